@@ -1,0 +1,93 @@
+"""The base LightningModule: networks, the model interface and the shared steps. Subclasses define the loss."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import lightning.pytorch as pl
+import torch
+from torch import Tensor
+
+from lightning_modules.likelihoods import make_likelihood
+from lightning_modules.networks import build_decoder, build_encoder
+from lightning_modules.posterior import Posterior
+
+
+class AutoencoderModule(pl.LightningModule):
+    """Encoder, decoder and likelihood shared by AE, VAE and β-VAE; only :meth:`loss_terms` differs.
+
+    The harness talks to every model through ``encode``, ``decode``, ``reconstruct`` and ``sample``.
+    Epoch means of the loss terms are logged once per epoch (no per-step ``self.log``: it costs more
+    than a step of these small models, see DESIGN.md).
+    """
+
+    variational = False  # does ``encode`` return a distribution (mean and log-variance)?
+
+    def __init__(
+        self,
+        image_shape: Sequence[int],
+        latent_dim: int = 8,
+        likelihood: str = "bernoulli",
+        gaussian_sigma: float = 0.1,
+        hidden: Sequence[int] = (256, 128),
+        lr: float = 1e-3,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.image_shape = tuple(image_shape)
+        self.latent_dim = latent_dim
+        self.likelihood = make_likelihood(likelihood, gaussian_sigma)
+        enc_out = 2 * latent_dim if self.variational else latent_dim
+        self.encoder = build_encoder(self.image_shape, enc_out, hidden)
+        self.decoder = build_decoder(latent_dim, self.image_shape, hidden)
+        self._sums: dict[str, Tensor] = {}
+        self._count = 0
+
+    # -- the model interface ------------------------------------------------------------------
+    def encode(self, x: Tensor) -> Posterior:
+        h = self.encoder(x)
+        if not self.variational:
+            return Posterior(h)
+        mean, logvar = h.chunk(2, dim=1)
+        return Posterior(mean, logvar)
+
+    def decode(self, z: Tensor) -> Tensor:
+        """Raw decoder output (logits or means); ``likelihood.mean`` turns it into images."""
+        return self.decoder(z)
+
+    @torch.no_grad()
+    def reconstruct(self, x: Tensor) -> Tensor:
+        """Mean image decoded from the posterior mean (the code, for the AE)."""
+        return self.likelihood.mean(self.decode(self.encode(x).mean))
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """Decode ``n`` draws from N(0, I) to mean images (for the AE this shows the missing prior)."""
+        z = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
+        return self.likelihood.mean(self.decode(z))
+
+    # -- the loss ------------------------------------------------------------------------------
+    def loss_terms(self, x: Tensor) -> dict[str, Tensor]:
+        """Batch means of ``loss`` (what is minimised), ``recon`` (−log p(x|z)) and ``kl``."""
+        raise NotImplementedError
+
+    # -- Lightning steps -----------------------------------------------------------------------
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        terms = self.loss_terms(batch[0])
+        for key, value in terms.items():
+            self._sums[key] = self._sums.get(key, 0.0) + value.detach()
+        self._count += 1
+        return terms["loss"]
+
+    def on_train_epoch_end(self) -> None:
+        if self._count:
+            means = {f"train/{k}": v / self._count for k, v in self._sums.items()}
+            self.log_dict(means, sync_dist=True)
+        self._sums, self._count = {}, 0
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        terms = self.loss_terms(batch[0])
+        self.log_dict({f"val/{k}": v for k, v in terms.items()}, batch_size=len(batch[0]), sync_dist=True)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
