@@ -120,7 +120,7 @@ class InMemoryDataModule(pl.LightningDataModule):
         return tuple(int(labels[:, j].max()) + 1 for j in range(labels.shape[1]))
 
     def _batches(self, split: Split, shuffle: bool) -> TensorBatches:
-        trainer = self._trainer
+        trainer = self.trainer
         rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None and shuffle else (0, 1)
         return TensorBatches(
             (split.images, split.labels), self.batch_size, shuffle=shuffle, seed=self.seed, rank=rank, world_size=world

@@ -1,0 +1,116 @@
+"""The ``aebench`` command: ``run``, ``report``, ``config show``, ``validate``, ``ls``."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from benchmarks.config import CONFIG_DIR, BenchmarkConfig, ConfigError, load_config, parse_overrides
+
+EPILOG = """quick start:
+  aebench run                          # the default benchmark (digits; ae, vae, beta_vae; 3 seeds)
+  aebench run --config my.yaml --trainer.max_epochs 20
+  aebench config show my.yaml          # the resolved config, defaults filled in
+"""
+
+
+def _cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
+    from benchmarks.runner import run_benchmark
+
+    config = load_config(args.config, parse_overrides(extra))
+    outcome = run_benchmark(config, output_dir=args.output_dir)
+    table = outcome["paths"]["md"]
+    print(f"\nreport: {table.parent}/\n")
+    print(table.read_text())
+    if outcome["failures"]:
+        print(f"{len(outcome['failures'])} run(s) failed; rerun the same command to retry them.", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_config_show(args: argparse.Namespace, extra: list[str]) -> int:
+    import yaml
+
+    config = load_config(args.config, parse_overrides(extra))
+    print(yaml.safe_dump(json.loads(json.dumps(config.resolved(), default=str)), sort_keys=False))
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace, extra: list[str]) -> int:
+    files = args.configs or sorted(CONFIG_DIR.glob("*.yaml"))
+    for path in files:
+        config = load_config(path)
+        from benchmarks.grid import expand_grid
+
+        print(f"ok  {path}  ({len(expand_grid(config))} runs)")
+    return 0
+
+
+def _cmd_ls(args: argparse.Namespace, extra: list[str]) -> int:
+    from benchmarks.metrics import METRICS
+    from datamodules import DATAMODULES
+    from lightning_modules import MODELS
+
+    print("datasets:", ", ".join(DATAMODULES.names()))
+    print("models:  ", ", ".join(MODELS.names()))
+    print("metrics: ", ", ".join(METRICS.names()))
+    print("configs: ", ", ".join(p.stem for p in sorted(CONFIG_DIR.glob("*.yaml"))))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aebench", description="Benchmark AE vs VAE vs β-VAE.", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run a benchmark config (default: the shipped default benchmark)")
+    run.add_argument("--config", help="YAML config file (default: benchmarks/configs/default.yaml)")
+    run.add_argument("--output-dir", help="override the config's output_dir")
+    run.set_defaults(func=_cmd_run)
+    config = sub.add_parser("config", help="inspect configs")
+    config_sub = config.add_subparsers(dest="config_command", required=True)
+    show = config_sub.add_parser("show", help="print the resolved config")
+    show.add_argument("config", nargs="?", help="YAML config file (default: the default benchmark)")
+    show.set_defaults(func=_cmd_config_show)
+    validate = sub.add_parser("validate", help="build every given (or shipped) config without training")
+    validate.add_argument("configs", nargs="*", type=Path)
+    validate.set_defaults(func=_cmd_validate)
+    ls = sub.add_parser("ls", help="list datasets, models, metrics and shipped configs")
+    ls.set_defaults(func=_cmd_ls)
+    return parser
+
+
+def split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
+    """Separate config overrides (``--trainer.devices 2``, ``--seeds [0]``) from the command's own arguments."""
+    top_level = {f.name for f in dataclasses.fields(BenchmarkConfig)}
+    rest, overrides = [], []
+    it = iter(argv)
+    for arg in it:
+        key = arg[2:].partition("=")[0]
+        if arg.startswith("--") and ("." in key or key in top_level):
+            overrides.append(arg)
+            if "=" not in arg:
+                overrides.append(next(it, ""))
+        else:
+            rest.append(arg)
+    return rest, overrides
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    rest, extra = split_overrides(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(rest)
+    if extra and args.func not in (_cmd_run, _cmd_config_show):
+        parser.error(f"config overrides are not accepted by this command: {' '.join(extra)}")
+    try:
+        return args.func(args, extra)
+    except ConfigError as err:
+        print(f"config error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

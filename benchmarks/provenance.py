@@ -1,0 +1,62 @@
+"""What produced a number: library versions, machine, commit. Stored in every results file and report header."""
+
+from __future__ import annotations
+
+import functools
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import torch
+
+_PACKAGES = ("aebench", "torch", "torchvision", "lightning", "torchmetrics", "scikit-learn", "numpy")
+
+
+@functools.cache
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+@functools.cache
+def machine() -> dict[str, str | int]:
+    import os
+
+    info: dict[str, str | int] = {"cpu": _cpu_model(), "cpu_count": os.cpu_count() or 0, "platform": platform.platform()}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+        info["gpu_count"] = torch.cuda.device_count()
+    return info
+
+
+@functools.cache
+def git_commit() -> str:
+    """Commit of the working tree (``+dirty`` when it has uncommitted changes), or ``unknown``."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return sha.strip()[:12] + ("+dirty" if dirty.strip() else "")
+
+
+def command_line() -> str:
+    return " ".join(["aebench" if Path(sys.argv[0]).name in ("aebench", "__main__.py") else sys.argv[0], *sys.argv[1:]])

@@ -1,0 +1,98 @@
+"""Train one run: build its DataModule and model from the registries and fit them with a Lightning Trainer."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+from lightning.pytorch.callbacks import Callback, TQDMProgressBar
+from lightning.pytorch.loggers import CSVLogger, Logger
+
+from benchmarks.grid import RunSpec
+from datamodules import DATAMODULES, InMemoryDataModule
+from lightning_modules import MODELS, AutoencoderModule
+
+
+class EpochPrinter(Callback):
+    """Progress for logs that are not a terminal: one line at every fifth of training."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        total, epoch = trainer.max_epochs or 0, trainer.current_epoch + 1
+        if trainer.is_global_zero and total > 0 and (epoch % max(1, total // 5) == 0 or epoch == total):
+            loss = trainer.callback_metrics.get("train/loss")
+            shown = f" train/loss={float(loss):.3f}" if loss is not None else ""
+            print(f"{self.prefix}epoch {epoch}/{total}{shown}", flush=True)
+
+
+def build_datamodule(run: RunSpec) -> InMemoryDataModule:
+    datamodule = DATAMODULES.get(run.dataset.name)(**run.dataset.options, seed=run.seed)
+    datamodule.setup()
+    return datamodule
+
+
+def build_model(run: RunSpec, image_shape: tuple[int, ...]) -> AutoencoderModule:
+    return MODELS.get(run.model.name)(image_shape, **run.model.hparams)
+
+
+def trainer_kwargs(run: RunSpec) -> dict[str, Any]:
+    """The Trainer options of the config, mapped to Lightning's arguments, with the fast-path defaults."""
+    kwargs = asdict(run.trainer)
+    every = kwargs.pop("check_val_every_n_epoch")
+    if every is None:
+        kwargs["limit_val_batches"] = 0
+    else:
+        kwargs["check_val_every_n_epoch"] = every
+    return {
+        **kwargs,
+        "enable_model_summary": False,
+        "num_sanity_val_steps": 0,
+        "log_every_n_steps": 1,  # only epoch means are logged, so this costs nothing per step
+    }
+
+
+def read_curves(log_dir: Path) -> list[dict[str, float]]:
+    """Epoch rows of the CSV logger's ``metrics.csv`` (empty cells dropped)."""
+    path = log_dir / "metrics.csv"
+    if not path.is_file():
+        return []
+    with path.open() as f:
+        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
+
+
+def fit(
+    run: RunSpec,
+    output_dir: Path,
+    *,
+    extra_loggers: tuple[Logger, ...] = (),
+    progress_prefix: str = "",
+) -> tuple[AutoencoderModule, InMemoryDataModule, pl.Trainer, list[dict[str, float]]]:
+    """Train ``run``; returns the trained model, its DataModule, the Trainer and the epoch curves."""
+    pl.seed_everything(run.seed, verbose=False)
+    datamodule = build_datamodule(run)
+    model = build_model(run, datamodule.image_shape)
+    log_dir = output_dir / "logs" / run.run_id
+    shutil.rmtree(log_dir, ignore_errors=True)  # a failed earlier attempt leaves a partial log
+    csv_logger = CSVLogger(output_dir / "logs", name="", version=run.run_id)
+    interactive = sys.stderr.isatty()
+    steps_per_epoch = len(datamodule.train_dataloader())
+    callbacks: list[Callback] = (
+        [TQDMProgressBar(refresh_rate=max(1, steps_per_epoch))] if interactive else [EpochPrinter(progress_prefix)]
+    )
+    trainer = pl.Trainer(
+        **trainer_kwargs(run),
+        logger=[csv_logger, *extra_loggers],
+        callbacks=callbacks,
+        enable_progress_bar=interactive,
+        enable_checkpointing=False,
+        default_root_dir=str(output_dir),
+    )
+    trainer.fit(model, datamodule=datamodule)
+    return model, datamodule, trainer, read_curves(log_dir)

@@ -1,0 +1,50 @@
+"""``aebench`` end to end on a tiny config: results files, the table, resume, and clean config errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks.cli import main
+
+
+def test_run_writes_results_and_a_row_per_model_then_resumes(tiny_config_file: Path, capsys) -> None:
+    assert main(["run", "--config", str(tiny_config_file)]) == 0
+    out_dir = tiny_config_file.parent / "out"
+    results = sorted((out_dir / "results").glob("*.json"))
+    assert len(results) == 6  # 3 models × 2 seeds
+    record = json.loads(results[0].read_text())
+    assert {"run_id", "dataset", "model", "seed", "config", "versions", "wall_time_s", "metrics"} <= set(record)
+    assert record["metrics"]["recon_mse"] > 0
+    assert record["curves"] and "train/loss" in record["curves"][-1]
+    table = (out_dir / "table.md").read_text()
+    rows = [line.split("|")[1].strip() for line in table.splitlines() if line.startswith("| ") and "---" not in line]
+    assert rows[1:] == ["ae", "vae", "beta_vae"]
+    assert (out_dir / "table.csv").read_text().count("\n") == 4  # header + 3 rows
+
+    mtimes = {p: p.stat().st_mtime_ns for p in results}
+    capsys.readouterr()
+    assert main(["run", "--config", str(tiny_config_file)]) == 0
+    assert capsys.readouterr().out.count("already done") == 6
+    assert {p: p.stat().st_mtime_ns for p in results} == mtimes  # nothing retrained or rewritten
+
+
+def test_bad_config_fails_before_training_with_the_key(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("datasets: [digits]\nmodels: [{name: vae, latent_dim: -1}]\noutput_dir: " + str(tmp_path / "o") + "\n")
+    assert main(["run", "--config", str(bad)]) == 2
+    assert "models[0].latent_dim: must be > 0" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_config_show_prints_defaults(capsys) -> None:
+    assert main(["config", "show", "--trainer.max_epochs", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "max_epochs: 5" in out and "gaussian_sigma: 0.1" in out
+
+
+def test_unknown_subcommand_argument_is_rejected() -> None:
+    with pytest.raises(SystemExit):
+        main(["ls", "--bogus"])
