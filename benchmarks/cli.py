@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -20,14 +21,32 @@ EPILOG = """quick start:
 def _cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
     from benchmarks.runner import run_benchmark
 
+    if not args.verbose:  # Lightning's per-Trainer banners repeat for every run of the grid
+        logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+
     config = load_config(args.config, parse_overrides(extra))
     outcome = run_benchmark(config, output_dir=args.output_dir)
+    if not outcome["paths"]:  # a non-zero DDP rank: rank 0 writes and prints the report
+        return 0
     table = outcome["paths"]["md"]
-    print(f"\nreport: {table.parent}/\n")
     print(table.read_text())
+    print(f"report: {outcome['paths']['html']} (tables: {table.parent}/table.{{md,csv,json,tex}})")
     if outcome["failures"]:
         print(f"{len(outcome['failures'])} run(s) failed; rerun the same command to retry them.", file=sys.stderr)
         return 1
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace, extra: list[str]) -> int:
+    from benchmarks.report import build_report
+
+    try:
+        paths = build_report(args.output_dir)
+    except FileNotFoundError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(paths["md"].read_text())
+    print(f"report: {paths['html']}")
     return 0
 
 
@@ -69,7 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a benchmark config (default: the shipped default benchmark)")
     run.add_argument("--config", help="YAML config file (default: benchmarks/configs/default.yaml)")
     run.add_argument("--output-dir", help="override the config's output_dir")
+    run.add_argument("-v", "--verbose", action="store_true", help="keep Lightning's informational messages")
     run.set_defaults(func=_cmd_run)
+    report = sub.add_parser("report", help="rebuild tables, figures and the HTML report from existing results")
+    report.add_argument("output_dir", type=Path, help="a benchmark's output folder (holding results/)")
+    report.set_defaults(func=_cmd_report)
     config = sub.add_parser("config", help="inspect configs")
     config_sub = config.add_subparsers(dest="config_command", required=True)
     show = config_sub.add_parser("show", help="print the resolved config")

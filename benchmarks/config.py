@@ -189,6 +189,7 @@ class BenchmarkConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
+    cpu_threads: int | None = None  # None: torch's default, but 1 for MLP-sized models (faster, see train.py)
     source: str = ""  # the YAML file it came from (filled by ``load_config``)
 
     def validate(self, path: str) -> None:

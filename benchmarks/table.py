@@ -1,7 +1,8 @@
-"""Aggregate results over seeds and write the comparison table (Markdown, CSV, JSON).
+"""Aggregate results over seeds and write the comparison table (Markdown, CSV, JSON, LaTeX).
 
 Each cell is ``mean ± half-width of the 95% confidence interval`` over seeds (Student t with n−1
-degrees of freedom), the one place where error bars are decided (:func:`summarize`).
+degrees of freedom), the one place where error bars are decided (:func:`summarize`); which cell is the
+best of its column is decided once (:func:`cell_grid`) and rendered by every format.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -73,10 +75,14 @@ def metric_columns(rows: Sequence[Row]) -> list[str]:
 _CATALOG_ORDER = list(METRICS._entries)  # declaration order in catalog.py is the column order
 
 
-def header(key: str) -> str:
+def arrow(key: str) -> str:
+    """``↑``/``↓`` from the catalogue's direction; empty for metrics without one (or not in the catalogue)."""
     info = METRICS.get(key) if key in METRICS else None
-    arrow = "" if info is None or info.higher_is_better is None else (" ↑" if info.higher_is_better else " ↓")
-    return f"{key}{arrow}"
+    return "" if info is None or info.higher_is_better is None else ("↑" if info.higher_is_better else "↓")
+
+
+def header(key: str) -> str:
+    return f"{key} {arrow(key)}".rstrip()
 
 
 def format_cell(stat: Stat | None) -> str:
@@ -99,36 +105,83 @@ def best_labels(rows: Sequence[Row], key: str) -> set[str]:
     return {label for label, v in values.items() if v == best}
 
 
-def markdown_table(rows: Sequence[Row]) -> str:
+def cell_grid(rows: Sequence[Row]) -> tuple[list[str], list[list[tuple[str, bool]]]]:
+    """The metric columns and, per row, each cell's text with whether it holds the column's best mean."""
     columns = metric_columns(rows)
+    best = {k: best_labels(rows, k) for k in columns}
+    return columns, [[(format_cell(r.stats.get(k)), r.label in best[k]) for k in columns] for r in rows]
+
+
+def markdown_table(rows: Sequence[Row]) -> str:
+    columns, cells = cell_grid(rows)
     lines = [
         "| model | seeds | " + " | ".join(header(k) for k in columns) + " |",
         "| --- | ---: | " + " | ".join("---:" for _ in columns) + " |",
     ]
-    best = {k: best_labels(rows, k) for k in columns}
-    for row in rows:
-        cells = []
-        for k in columns:
-            cell = format_cell(row.stats.get(k))
-            cells.append(f"**{cell}**" if row.label in best[k] else cell)
-        lines.append(f"| {row.label} | {len(row.seeds)} | " + " | ".join(cells) + " |")
+    for row, row_cells in zip(rows, cells):
+        shown = [f"**{text}**" if best else text for text, best in row_cells]
+        lines.append(f"| {row.label} | {len(row.seeds)} | " + " | ".join(shown) + " |")
     return "\n".join(lines)
 
 
-def write_tables(results: Sequence[dict[str, Any]], output_dir: Path, meta: dict[str, Any]) -> dict[str, Path]:
-    """Write ``table.md``, ``table.csv`` and ``table.json`` under ``output_dir``; returns their paths."""
+_LATEX_SPECIAL = {c: "\\" + c for c in "_&%#${}"} | {
+    "\\": r"\textbackslash{}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "±": r"$\pm$",
+    "↑": r"$\uparrow$",
+    "↓": r"$\downarrow$",
+}
+
+
+def latex_escape(text: str) -> str:
+    return "".join(_LATEX_SPECIAL.get(c, c) for c in text)
+
+
+def latex_table(rows: Sequence[Row], caption: str) -> str:
+    """A booktabs ``table`` environment (needs ``booktabs`` and ``graphicx``); the best cell in ``\\textbf``."""
+    columns, cells = cell_grid(rows)
+    lines = [
+        r"\begin{table}[t]",
+        r"\centering",
+        r"\resizebox{\linewidth}{!}{%",
+        r"\begin{tabular}{lr" + "r" * len(columns) + "}",
+        r"\toprule",
+        "model & seeds & " + " & ".join(latex_escape(header(k)) for k in columns) + r" \\",
+        r"\midrule",
+    ]
+    for row, row_cells in zip(rows, cells):
+        shown = [rf"\textbf{{{latex_escape(t)}}}" if best else latex_escape(t) for t, best in row_cells]
+        lines.append(f"{latex_escape(row.label)} & {len(row.seeds)} & " + " & ".join(shown) + r" \\")
+    label = re.sub(r"[^A-Za-z0-9]+", "-", caption)
+    lines += [r"\bottomrule", r"\end{tabular}}", rf"\caption{{{latex_escape(caption)}}}", rf"\label{{tab:{label}}}"]
+    lines.append(r"\end{table}")
+    return "\n".join(lines)
+
+
+def write_tables(
+    results: Sequence[dict[str, Any]], output_dir: Path, meta: dict[str, Any], *, appendix: str = ""
+) -> dict[str, Path]:
+    """Write ``table.md`` (provenance, one table per dataset, then ``appendix``), ``.csv``, ``.json``, ``.tex``."""
     rows = aggregate(results)
     output_dir.mkdir(parents=True, exist_ok=True)
-    paths = {fmt: output_dir / f"table.{fmt}" for fmt in ("md", "csv", "json")}
-    md = [f"# aebench: {meta['config']['name']}", "", _provenance_md(meta), ""]
-    for dataset in dict.fromkeys(r.dataset for r in rows):
-        md += [f"## {dataset}", "", markdown_table([r for r in rows if r.dataset == dataset]), ""]
-    md.append("Cells: mean ± half-width of the 95% Student-t confidence interval over seeds; **bold**: best mean.")
-    paths["md"].write_text("\n".join(md) + "\n")
+    paths = {fmt: output_dir / f"table.{fmt}" for fmt in ("md", "csv", "json", "tex")}
+    datasets = list(dict.fromkeys(r.dataset for r in rows))
+    md = [f"# aebench: {meta['config']['name']}", ""]
+    md += [f"- {k}: {v}" for k, v in provenance_items(meta, results)] + [""]
+    for dataset in datasets:
+        evaluation = evaluation_summary([r for r in results if r["dataset"] == dataset])
+        md += [f"## {dataset}", "", evaluation, "", markdown_table([r for r in rows if r.dataset == dataset]), ""]
+    md.append(f"{CELLS_LEGEND}; **bold**: best mean.")
+    paths["md"].write_text("\n".join(md) + "\n" + (f"\n{appendix.rstrip()}\n" if appendix else ""))
+    tex = [f"% aebench: {meta['config']['name']}; {CELLS_LEGEND}; bold: best mean."]
+    tex += [latex_table([r for r in rows if r.dataset == d], d) for d in datasets]
+    paths["tex"].write_text("\n\n".join(tex) + "\n")
     columns = metric_columns(rows)
     with paths["csv"].open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["dataset", "model", "label", "n_seeds", *[f"{k}_{s}" for k in columns for s in ("mean", "std", "ci95")]])
+        stat_columns = [f"{k}_{s}" for k in columns for s in ("mean", "std", "ci95")]
+        writer.writerow(["dataset", "model", "label", "n_seeds", *stat_columns])
         for r in rows:
             cells = []
             for k in columns:
@@ -140,15 +193,63 @@ def write_tables(results: Sequence[dict[str, Any]], output_dir: Path, meta: dict
     return paths
 
 
-def _provenance_md(meta: dict[str, Any]) -> str:
-    cfg, machine, versions = meta["config"], meta["machine"], meta["versions"]
-    device = machine.get("gpu", machine["cpu"])
-    lines = [
-        f"- command: `{meta['command']}` (config `{cfg.get('source', '')}`), commit `{meta['commit']}`",
-        f"- machine: {device}, {machine['cpu_count']} CPU cores; seeds {cfg['seeds']}; "
-        f"budget: {cfg['trainer']['max_epochs']} epochs; wall time {meta['wall_time_s']} s",
-        "- versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
+CELLS_LEGEND = "cells: mean ± half-width of the 95% Student-t confidence interval over seeds"
+
+
+def provenance_items(meta: dict[str, Any], results: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
+    """What produced the table, as (name, text) pairs for the report headers (missing entries read ``n/a``)."""
+    cfg, machine = meta.get("config", {}), meta.get("machine", {})
+    trainer = cfg.get("trainer", {})
+    device = f"{machine['gpu']} × {machine.get('gpu_count', 1)}, " if "gpu" in machine else ""
+    budget = f"max_epochs {trainer.get('max_epochs', 'n/a')}"
+    if trainer.get("max_steps", -1) > 0:
+        budget += f", max_steps {trainer['max_steps']}"
+    trained = {(r["epochs"], r["steps"]) for r in results if "epochs" in r and "steps" in r}
+    if trained:
+        budget += "; runs stopped at " + ", ".join(f"{e} epochs / {s} steps" for e, s in sorted(trained))
+    spent = {k: math.fsum(r.get("wall_time_s", {}).get(k, 0.0) for r in results) for k in ("train", "eval")}
+    items = [
+        ("command", f"`{meta.get('command', 'n/a')}`"),
+        ("config", f"{cfg.get('name', 'n/a')} (`{cfg.get('source') or 'n/a'}`)"),
+        ("commit", f"`{meta.get('commit', 'n/a')}`"),
+        ("machine", f"{device}{machine.get('cpu', 'n/a')}, {machine.get('cpu_count', 'n/a')} CPU cores"),
+        ("seeds", str(cfg.get("seeds", sorted({r["seed"] for r in results})))),
+        ("training budget", budget),
+        (
+            "wall time",
+            f"{meta.get('wall_time_s', 'n/a')} s for the invocation that wrote this; "
+            f"{spent['train']:.0f} s training + {spent['eval']:.0f} s evaluation summed over the {len(results)} runs",
+        ),
+        ("versions", ", ".join(f"{k} {v}" for k, v in meta.get("versions", {}).items()) or "n/a"),
     ]
     if meta.get("failures"):
-        lines.append(f"- **{len(meta['failures'])} run(s) failed** and are missing: " + ", ".join(f["run_id"] for f in meta["failures"]))
-    return "\n".join(lines)
+        failed = ", ".join(f["run_id"] for f in meta["failures"])
+        items.append(("failed runs", f"**{len(meta['failures'])} run(s) failed** and are missing: {failed}"))
+    return items
+
+
+def evaluation_summary(results: Sequence[dict[str, Any]]) -> str:
+    """How one dataset's metrics were measured: FID backend and N, IWAE K, MI's N (from ``eval_info``).
+
+    Falls back to the runs' evaluation config where a record has no ``eval_info``; several distinct values
+    (runs evaluated differently) are all listed, separated by ``/``, so the inconsistency shows.
+    """
+
+    def values(key: str, config_key: str | None = None) -> str:
+        found = []
+        for r in results:
+            info, cfg = r.get("eval_info") or {}, r.get("config", {}).get("evaluation", {})
+            value = info.get(key, cfg.get(config_key) if config_key else None)
+            if isinstance(value, dict):
+                value = ", ".join(f"{k} {v:.3f}" for k, v in value.items())
+            elif isinstance(value, float):
+                value = f"{value:.3g}"
+            found.append("n/a" if value is None else str(value))
+        return " / ".join(dict.fromkeys(found)) or "n/a"
+
+    return (
+        f"Evaluation: FID with `{values('fid_backend', 'fid_backend')}` features ({values('fid_features')}-d; "
+        f"feature classifier test accuracy: {values('feature_test_acc')}) on N = {values('fid_n', 'fid_samples')} "
+        f"samples per row (`fid_data` is the floor at that N); IWAE K = {values('iwae_k', 'iwae_k')}; "
+        f"MI over N = {values('mi_n')} codes (≤ log N = {values('mi_log_n')} nats)."
+    )

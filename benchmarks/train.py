@@ -10,12 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
+import torch
 from lightning.pytorch.callbacks import Callback, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, Logger
 
+from benchmarks.config import DatasetConfig
 from benchmarks.grid import RunSpec
 from datamodules import DATAMODULES, InMemoryDataModule
 from lightning_modules import MODELS, AutoencoderModule
+from lightning_modules.networks import uses_conv
 
 
 class EpochPrinter(Callback):
@@ -32,8 +35,9 @@ class EpochPrinter(Callback):
             print(f"{self.prefix}epoch {epoch}/{total}{shown}", flush=True)
 
 
-def build_datamodule(run: RunSpec) -> InMemoryDataModule:
-    datamodule = DATAMODULES.get(run.dataset.name)(**run.dataset.options, seed=run.seed)
+def build_datamodule(dataset: DatasetConfig, *, seed: int) -> InMemoryDataModule:
+    """The DataModule of ``dataset`` with its splits loaded; ``seed`` sets the training batch order."""
+    datamodule = DATAMODULES.get(dataset.name)(**dataset.options, seed=seed)
     datamodule.setup()
     return datamodule
 
@@ -67,16 +71,30 @@ def read_curves(log_dir: Path) -> list[dict[str, float]]:
         return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
 
 
+def set_cpu_threads(threads: int | None, image_shape: tuple[int, ...]) -> None:
+    """Intra-op CPU threads: as configured, or 1 for the MLP-sized models of tiny images.
+
+    A step of the digits MLP is a few small matmuls: synchronising two threads costs more than it saves,
+    and with any other process on the machine the spinning threads slow it down by an order of magnitude
+    (see reports/performance.md).
+    """
+    if threads is None:
+        threads = torch.get_num_threads() if uses_conv(image_shape) else 1
+    torch.set_num_threads(threads)
+
+
 def fit(
     run: RunSpec,
     output_dir: Path,
     *,
+    cpu_threads: int | None = None,
     extra_loggers: tuple[Logger, ...] = (),
     progress_prefix: str = "",
 ) -> tuple[AutoencoderModule, InMemoryDataModule, pl.Trainer, list[dict[str, float]]]:
     """Train ``run``; returns the trained model, its DataModule, the Trainer and the epoch curves."""
     pl.seed_everything(run.seed, verbose=False)
-    datamodule = build_datamodule(run)
+    datamodule = build_datamodule(run.dataset, seed=run.seed)
+    set_cpu_threads(cpu_threads, datamodule.image_shape)
     model = build_model(run, datamodule.image_shape)
     log_dir = output_dir / "logs" / run.run_id
     shutil.rmtree(log_dir, ignore_errors=True)  # a failed earlier attempt leaves a partial log

@@ -15,7 +15,11 @@ class TensorBatches:
 
     Replaces a ``DataLoader`` for data that fits in memory: one gather per batch instead of
     per-sample Python work and collation (DataLoader workers cost ~5x at this size, see DESIGN.md).
-    Under DDP each rank takes a disjoint, equally sized share of every epoch's permutation.
+
+    Under DDP with ``world_size`` W, step i of every rank draws from the same global batch
+    ``order[i·W·B : (i+1)·W·B]``, rank r taking its r-th share: W processes at batch size B see exactly
+    the batches of one process at batch size W·B, so a DDP run can be checked against a single-process one.
+    A last partial global batch is split evenly (its remainder modulo W dropped) so ranks take equal steps.
     """
 
     def __init__(
@@ -38,28 +42,27 @@ class TensorBatches:
         self.world_size = world_size
         self.epoch = 0
 
-    def _indices(self) -> Tensor:
-        n = len(self.tensors[0])
-        if self.shuffle:
-            gen = torch.Generator().manual_seed(self.seed + self.epoch)
-            order = torch.randperm(n, generator=gen)
-        else:
-            order = torch.arange(n)
-        if self.world_size > 1:  # equal shares so ranks run the same number of steps
-            per_rank = n // self.world_size
-            order = order[self.rank * per_rank : (self.rank + 1) * per_rank]
-        return order
+    def _share(self, size: int) -> int:
+        """Items this rank takes from a global batch of ``size`` (0: the batch is skipped)."""
+        per_rank = size // self.world_size
+        return 0 if self.drop_last and per_rank < self.batch_size else per_rank
 
     def __len__(self) -> int:
-        n = len(self.tensors[0]) // self.world_size
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        n, step = len(self.tensors[0]), self.batch_size * self.world_size
+        return n // step + (1 if n % step and self._share(n % step) else 0)
 
     def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
-        order = self._indices()
+        n, step = len(self.tensors[0]), self.batch_size * self.world_size
+        if self.shuffle:
+            order = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed + self.epoch))
+        else:
+            order = torch.arange(n)
         self.epoch += 1
-        for start in range(0, len(self) * self.batch_size, self.batch_size):
-            idx = order[start : start + self.batch_size]
-            yield tuple(t[idx] for t in self.tensors)
+        for start in range(0, n, step):
+            share = self._share(min(step, n - start))
+            if share:
+                idx = order[start + self.rank * share : start + (self.rank + 1) * share]
+                yield tuple(t[idx] for t in self.tensors)
 
 
 @dataclass(frozen=True)

@@ -14,21 +14,33 @@ def test_run_writes_results_and_a_row_per_model_then_resumes(tiny_config_file: P
     assert main(["run", "--config", str(tiny_config_file)]) == 0
     out_dir = tiny_config_file.parent / "out"
     results = sorted((out_dir / "results").glob("*.json"))
-    assert len(results) == 6  # 3 models × 2 seeds
+    assert len(results) == 10  # (3 models + 2 baselines) × 2 seeds
     record = json.loads(results[0].read_text())
     assert {"run_id", "dataset", "model", "seed", "config", "versions", "wall_time_s", "metrics"} <= set(record)
     assert record["metrics"]["recon_mse"] > 0
     assert record["curves"] and "train/loss" in record["curves"][-1]
-    table = (out_dir / "table.md").read_text()
-    rows = [line.split("|")[1].strip() for line in table.splitlines() if line.startswith("| ") and "---" not in line]
-    assert rows[1:] == ["ae", "vae", "beta_vae"]
-    assert (out_dir / "table.csv").read_text().count("\n") == 4  # header + 3 rows
+    rows = [r["label"] for r in json.loads((out_dir / "table.json").read_text())["rows"]]
+    assert rows == ["ae", "vae", "beta_vae", "pca", "pixels"]
+    assert (out_dir / "report.html").is_file() and (out_dir / "table.tex").is_file()
+    assert (out_dir / "table.csv").read_text().count("\n") == 6  # header + 5 rows
+    assert len(list((out_dir / "results").glob("*.npz"))) == 8  # figure data of every run but `pixels`
 
     mtimes = {p: p.stat().st_mtime_ns for p in results}
     capsys.readouterr()
     assert main(["run", "--config", str(tiny_config_file)]) == 0
-    assert capsys.readouterr().out.count("already done") == 6
+    assert capsys.readouterr().out.count("already done") == 10
     assert {p: p.stat().st_mtime_ns for p in results} == mtimes  # nothing retrained or rewritten
+
+
+def test_report_rebuilds_from_results_without_training(tiny_config_file: Path, capsys, monkeypatch) -> None:
+    assert main(["run", "--config", str(tiny_config_file)]) == 0
+    out_dir = tiny_config_file.parent / "out"
+    before = (out_dir / "table.csv").read_text()
+    (out_dir / "table.csv").unlink()
+    monkeypatch.setattr("benchmarks.train.fit", lambda *a, **k: pytest.fail("report must not train"))
+    assert main(["report", str(out_dir)]) == 0
+    assert (out_dir / "table.csv").read_text() == before
+    assert main(["report", str(out_dir / "nothing-here")]) == 2
 
 
 def test_bad_config_fails_before_training_with_the_key(tmp_path: Path, capsys) -> None:

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from benchmarks.config import CONFIG_DIR, ConfigError, load_config, parse_overrides
-from benchmarks.grid import expand_grid
+from benchmarks.grid import BaselineSpec, RunSpec, expand_grid
 
 from .conftest import TINY_CONFIG
 
@@ -53,14 +53,20 @@ def test_every_shipped_config_builds() -> None:
 
 def test_sweep_expands_to_labelled_rows_and_run_ids_are_stable(tmp_path: Path) -> None:
     config = _load(tmp_path, models=[{"name": "beta_vae", "sweep": {"beta": [1.0, 4.0]}}], seeds=[0, 1])
-    runs = expand_grid(config)
+    runs, baselines = _split(expand_grid(config))
     assert [r.label for r in runs] == ["beta_vae[beta=1]"] * 2 + ["beta_vae[beta=4]"] * 2
     assert [r.model.hparams["beta"] for r in runs] == [1.0, 1.0, 4.0, 4.0]
     assert len({r.run_id for r in runs}) == 4
-    assert [r.run_id for r in runs] == [r.run_id for r in expand_grid(config)]  # stable across loads
-    changed = expand_grid(_load(tmp_path, models=[{"name": "beta_vae", "sweep": {"beta": [1.0, 4.0]}}], seeds=[0, 1],
-                                trainer={"max_epochs": 3}))
-    assert not {r.run_id for r in runs} & {r.run_id for r in changed}  # a different budget is a different run
+    assert [r.run_id for r in runs] == [r.run_id for r in _split(expand_grid(config))[0]]  # stable across loads
+    assert [(b.name, b.seed, b.n_components) for b in baselines] == [("pca", 0, 8), ("pca", 1, 8), ("pixels", 0, 8), ("pixels", 1, 8)]
+    changed = _load(tmp_path, models=[{"name": "beta_vae", "sweep": {"beta": [1.0, 4.0]}}], seeds=[0, 1], trainer={"max_epochs": 3})
+    changed_runs, changed_baselines = _split(expand_grid(changed))
+    assert not {r.run_id for r in runs} & {r.run_id for r in changed_runs}  # a different budget is a different run
+    assert [b.run_id for b in baselines] == [b.run_id for b in changed_baselines]  # baselines are not trained
+
+
+def _split(grid: list) -> tuple[list[RunSpec], list[BaselineSpec]]:
+    return [r for r in grid if isinstance(r, RunSpec)], [r for r in grid if isinstance(r, BaselineSpec)]
 
 
 def test_extends_and_command_line_overrides(tmp_path: Path) -> None:

@@ -46,3 +46,14 @@ def test_tensor_batches_shard_disjointly_across_ranks() -> None:
     shards = [torch.cat([b[0] for b in TensorBatches((x,), 2, shuffle=True, rank=r, world_size=2)]) for r in (0, 1)]
     assert len(shards[0]) == len(shards[1]) == 5  # equal shares: ranks run the same number of steps
     assert not set(shards[0].tolist()) & set(shards[1].tolist())
+
+
+def test_ddp_shards_recompose_the_single_process_batches() -> None:
+    """Rank batches of W processes at batch size B are exactly the batches of one process at W·B."""
+    x = torch.arange(23)
+    single = [b[0] for b in TensorBatches((x,), 6, shuffle=True, seed=1)]
+    ranks = [[b[0] for b in TensorBatches((x,), 3, shuffle=True, seed=1, rank=r, world_size=2)] for r in (0, 1)]
+    assert len(ranks[0]) == len(ranks[1]) == len(single) == 4
+    for i in range(3):  # full global batches
+        assert torch.equal(torch.cat([ranks[0][i], ranks[1][i]]), single[i])
+    assert len(ranks[0][3]) == len(ranks[1][3]) == 2  # last global batch of 5: split 2 + 2, one dropped

@@ -38,6 +38,12 @@ _add("fid_prior", False, "FID of decoded N(0, I) samples vs the test split", "He
 _add("fid_gauss", False, "FID of samples from a full-covariance Gaussian fitted to training codes", "Ghosh et al. 2020")
 _add("fid_gmm", False, "FID of samples from a GMM fitted to training codes", "Ghosh et al. 2020")
 _add("fid_recon", False, "FID of reconstructions vs the test split")
-_add("fid_data", False, "FID of a train subset vs the test split: the floor at this sample size")
+_add("fid_data", None, "FID of a train subset vs the test split: the floor at this sample size")
 _add("kid_prior", False, "KID of decoded N(0, I) samples vs the test split", "Bińkowski et al. 2018")
+_add(
+    "interp_path_ratio",
+    False,
+    "decoded path length along straight latent interpolations between test codes ÷ the endpoints' pixel distance"
+    " (1 = the images change evenly along the path; larger = detours and jumps)",
+)
 _add("probe_acc", True, "logistic-regression accuracy on standardised latent means (fit on train, scored on test)")

@@ -1,0 +1,169 @@
+"""Claim verdicts on constructed per-seed values: separated, reversed, overlapping, missing, and β trends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from scipy import stats
+
+from benchmarks.claims import (
+    AE,
+    CLAIMS,
+    CONTRADICTED,
+    NOT_SEPARATED,
+    NOT_TESTED,
+    SUPPORTED,
+    BetaTrend,
+    Claim,
+    Compare,
+    Rows,
+    claims_markdown,
+    evaluate_claim,
+    evaluate_claims,
+)
+
+LOW, HIGH = [0.010, 0.011, 0.012], [0.020, 0.021, 0.022]  # clearly separated at 3 seeds
+NOISY_A, NOISY_B = [1.0, 2.0, 3.0], [1.5, 2.5, 3.5]  # overlapping
+
+
+def rows(
+    model: str, per_seed: dict[str, list[float]], *, label: str | None = None, dataset: str = "digits", **hparams: Any
+) -> list[dict]:
+    """One row's records: seed i gets value ``per_seed[metric][i]`` for every metric."""
+    n = len(next(iter(per_seed.values())))
+    return [
+        {
+            "dataset": dataset,
+            "model": model,
+            "label": label or model,
+            "seed": i,
+            "hparams": hparams,
+            "metrics": {k: v[i] for k, v in per_seed.items()},
+        }
+        for i in range(n)
+    ]
+
+
+def claim(claim_id: str) -> Claim:
+    return next(c for c in CLAIMS if c.id == claim_id)
+
+
+def verdict(claim_id: str, results: list[dict]) -> dict[str, str]:
+    return evaluate_claim(claim(claim_id), results)
+
+
+def test_separated_reversed_and_overlapping_comparisons() -> None:
+    supported = verdict("1", rows("ae", {"recon_mse": LOW}) + rows("vae", {"recon_mse": HIGH}))
+    assert supported["verdict"] == SUPPORTED and supported["values"].startswith("ae 0.0110 ± 0.0025 vs vae 0.0210")
+    assert verdict("1", rows("ae", {"recon_mse": HIGH}) + rows("vae", {"recon_mse": LOW}))["verdict"] == CONTRADICTED
+    noisy = verdict("1", rows("ae", {"recon_mse": NOISY_A}) + rows("vae", {"recon_mse": NOISY_B}))
+    assert noisy["verdict"] == NOT_SEPARATED and "p = 0.57" in noisy["detail"]
+
+
+def test_verdict_agrees_with_the_welch_interval_near_the_threshold() -> None:
+    a = [1.0, 1.1, 1.2]
+    seen = set()
+    for shift in (0.05, 0.15, 0.25, 0.35):
+        b = [x + shift for x in a]
+        ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+        expected = SUPPORTED if ci.high < 0 else NOT_SEPARATED
+        assert verdict("1", rows("ae", {"recon_mse": a}) + rows("vae", {"recon_mse": b}))["verdict"] == expected
+        seen.add(expected)
+    assert seen == {SUPPORTED, NOT_SEPARATED}  # the shifts straddle the threshold
+
+
+def test_same_row_two_metrics() -> None:
+    result = verdict("3", rows("ae", {"fid_gmm": [20.0, 21.0, 22.0], "fid_prior": [80.0, 85.0, 90.0]}))
+    assert result["verdict"] == SUPPORTED and "ae fid_gmm" in result["values"] and "ae fid_prior" in result["values"]
+
+
+def test_missing_metric_row_or_seeds_is_not_tested_with_the_reason() -> None:
+    missing_metric = verdict("2", rows("ae", {"recon_mse": LOW}) + rows("vae", {"recon_mse": HIGH}))
+    assert missing_metric["verdict"] == NOT_TESTED and "`fid_prior` of vae has 0 seed value(s)" in missing_metric["detail"]
+    missing_row = verdict("1", rows("ae", {"recon_mse": LOW}))
+    assert missing_row["verdict"] == NOT_TESTED and "no `vae` row" in missing_row["detail"]
+    one_seed = verdict("1", rows("ae", {"recon_mse": LOW[:1]}) + rows("vae", {"recon_mse": HIGH}))
+    assert one_seed["verdict"] == NOT_TESTED and "need ≥ 2" in one_seed["detail"]
+    two_aes = rows("ae", {"recon_mse": LOW}) + rows("ae", {"recon_mse": LOW}, label="ae[latent_dim=2]")
+    two_aes += rows("vae", {"recon_mse": HIGH})
+    assert verdict("1", two_aes)["verdict"] == NOT_TESTED and "all match `ae`" in verdict("1", two_aes)["detail"]
+
+
+def test_two_part_claim_needs_both_parts() -> None:
+    both = rows("ae", {"fid_prior": HIGH, "interp_path_ratio": HIGH}) + rows("vae", {"fid_prior": LOW, "interp_path_ratio": LOW})
+    assert verdict("4", both)["verdict"] == SUPPORTED
+    assert verdict("4", both)["metric"] == "fid_prior; interp_path_ratio"
+    one_noisy = rows("ae", {"fid_prior": HIGH, "interp_path_ratio": NOISY_A})
+    one_noisy += rows("vae", {"fid_prior": LOW, "interp_path_ratio": NOISY_B})
+    assert verdict("4", one_noisy)["verdict"] == NOT_SEPARATED
+    one_reversed = rows("ae", {"fid_prior": HIGH, "interp_path_ratio": LOW})
+    one_reversed += rows("vae", {"fid_prior": LOW, "interp_path_ratio": HIGH})
+    assert verdict("4", one_reversed)["verdict"] == CONTRADICTED
+    one_missing = rows("ae", {"fid_prior": HIGH}) + rows("vae", {"fid_prior": LOW})
+    result = verdict("4", one_missing)
+    assert result["verdict"] == NOT_TESTED and result["detail"].startswith("fid_prior supported:")
+
+
+def test_at_least_as_claim_is_refuted_only_by_a_significant_deficit() -> None:
+    assert verdict("6", rows("vae", {"probe_acc": NOISY_A}) + rows("ae", {"probe_acc": NOISY_B}))["verdict"] == SUPPORTED
+    assert verdict("6", rows("vae", {"probe_acc": HIGH}) + rows("ae", {"probe_acc": LOW}))["verdict"] == SUPPORTED
+    assert verdict("6", rows("vae", {"probe_acc": LOW}) + rows("ae", {"probe_acc": HIGH}))["verdict"] == CONTRADICTED
+
+
+def sweep(values_by_beta: dict[float, list[float]], metric: str = "recon_mse") -> list[dict]:
+    return [
+        r for beta, v in values_by_beta.items() for r in rows("beta_vae", {metric: v}, label=f"beta_vae[beta={beta:g}]", beta=beta)
+    ]
+
+
+TREND = Claim("t", "recon_mse rises with β", (BetaTrend("recon_mse", 1),))
+
+
+def test_beta_trend_slope_sign_and_significance() -> None:
+    rising = {0.5: [0.010, 0.011, 0.012], 4.0: [0.020, 0.021, 0.022], 16.0: [0.030, 0.031, 0.029]}
+    assert evaluate_claim(TREND, sweep(rising))["verdict"] == SUPPORTED
+    falling = {b: v for b, v in zip(rising, reversed(rising.values()))}
+    assert evaluate_claim(TREND, sweep(falling))["verdict"] == CONTRADICTED
+    flat = {0.5: NOISY_A, 4.0: NOISY_B, 16.0: NOISY_A}
+    assert evaluate_claim(TREND, sweep(flat))["verdict"] == NOT_SEPARATED
+    constant = evaluate_claim(TREND, sweep({0.5: [4.0] * 3, 4.0: [4.0] * 3}))
+    assert constant["verdict"] == NOT_SEPARATED and "nan" not in constant["detail"]
+
+
+def test_beta_trend_counts_the_vae_as_beta_one_and_needs_two_betas() -> None:
+    single = sweep({4.0: HIGH})
+    result = evaluate_claim(TREND, single)
+    assert result["verdict"] == NOT_TESTED and "1 distinct β" in result["detail"]
+    with_vae = evaluate_claim(TREND, single + rows("vae", {"recon_mse": LOW}))
+    assert with_vae["verdict"] == SUPPORTED and with_vae["values"].startswith("β=1 ") and "β=4 " in with_vae["values"]
+    with_beta_one = evaluate_claim(TREND, sweep({1.0: LOW, 4.0: HIGH}) + rows("vae", {"recon_mse": HIGH}))
+    assert with_beta_one["verdict"] == SUPPORTED  # the β = 1 row, not the (contrary) VAE
+    duplicate = sweep({4.0: HIGH}) + rows("beta_vae", {"recon_mse": LOW}, label="beta_vae[latent_dim=2]", beta=4.0)
+    assert evaluate_claim(TREND, duplicate)["verdict"] == NOT_TESTED
+
+
+def test_a_new_claim_is_one_entry_and_rows_can_be_named_by_hparams() -> None:
+    results = rows("ae", {"fid_prior": HIGH}) + sweep({0.5: [1.0, 1.0, 1.1], 4.0: LOW}, metric="fid_prior")
+    new = Claim("7", "β = 4 samples beat the AE's", (Compare("fid_prior", Rows("beta_vae", {"beta": 4.0}), "<", AE),))
+    by_dataset = evaluate_claims(results, [*CLAIMS, new])
+    assert [c["id"] for c in by_dataset["digits"]] == ["1", "2", "3", "4", "5", "6", "7"]
+    assert by_dataset["digits"][-1]["verdict"] == SUPPORTED
+
+
+def test_claims_are_per_dataset_and_render_as_markdown() -> None:
+    results = rows("ae", {"recon_mse": LOW}) + rows("vae", {"recon_mse": HIGH}) + rows("ae", {"recon_mse": HIGH}, dataset="mnist")
+    by_dataset = evaluate_claims(results)
+    assert list(by_dataset) == ["digits", "mnist"]
+    assert by_dataset["digits"][0]["verdict"] == SUPPORTED and by_dataset["mnist"][0]["verdict"] == NOT_TESTED
+    md = claims_markdown(by_dataset)
+    assert "### digits" in md and "### mnist" in md
+    table_lines = [line for line in md.splitlines() if line.startswith("| ")]
+    assert len(table_lines) == 2 * (2 + len(CLAIMS)) and all(line.count(" | ") == 5 for line in table_lines)
+
+
+@pytest.mark.parametrize("relation", ["<", ">"])
+def test_relation_direction(relation: str) -> None:
+    part = Compare("recon_mse", AE, relation, Rows("vae"))  # type: ignore[arg-type]
+    result = evaluate_claim(Claim("x", "x", (part,)), rows("ae", {"recon_mse": LOW}) + rows("vae", {"recon_mse": HIGH}))
+    assert result["verdict"] == (SUPPORTED if relation == "<" else CONTRADICTED)

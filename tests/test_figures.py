@@ -1,0 +1,85 @@
+"""Every figure from mock figure data: a valid PNG of sensible size, and a clean skip when its data is absent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from benchmarks.figures import FIGURES, FigureData, _tile, draw_figures, kl_bars
+from benchmarks.report import load_outputs
+from tests.test_report import write_mock_benchmark
+
+IMAGE_FIGURES = {"reconstructions", "samples", "interpolations", "traversals", "latent_2d"}
+SWEEP_FIGURES = {"rate_distortion", "metrics_vs_beta"}
+
+
+def _data(out: Path) -> FigureData:
+    _, results, arrays = load_outputs(out)
+    return FigureData("digits", results, arrays)
+
+
+@pytest.fixture(scope="module")
+def mock_data(tmp_path_factory: pytest.TempPathFactory) -> FigureData:
+    out = tmp_path_factory.mktemp("bench")
+    write_mock_benchmark(out)
+    return _data(out)
+
+
+def test_every_figure_is_a_valid_small_png(mock_data: FigureData, tmp_path: Path) -> None:
+    paths = draw_figures(mock_data, tmp_path)
+    assert set(paths) == set(FIGURES)
+    for name, path in paths.items():
+        assert path == tmp_path / "figures" / "digits" / f"{name}.png"
+        with Image.open(path) as image:
+            image.verify()
+            assert image.format == "PNG"
+            assert 300 <= image.width <= 1600 and 200 <= image.height <= 2000, (name, image.size)
+        assert path.stat().st_size < 200_000, name
+
+
+def test_a_missing_npz_falls_back_to_the_next_seed_or_drops_the_row(tmp_path: Path) -> None:
+    records = write_mock_benchmark(tmp_path)
+    vae = [r for r in records if r["label"] == "vae"]
+    (tmp_path / "results" / f"{vae[0]['run_id']}.npz").unlink()
+    data = _data(tmp_path)
+    firsts = dict(data.first_arrays("reconstructions"))
+    assert np.array_equal(firsts["vae"]["reconstructions"], data.arrays[vae[1]["run_id"]]["reconstructions"])
+    for r in vae[1:]:
+        (tmp_path / "results" / f"{r['run_id']}.npz").unlink()
+    data = _data(tmp_path)
+    assert "vae" not in dict(data.first_arrays()) and "ae" in dict(data.first_arrays())
+    assert all(FIGURES[name](data, tmp_path) is not None for name in IMAGE_FIGURES)
+
+
+def test_without_figure_data_only_the_metric_figures_are_drawn(tmp_path: Path) -> None:
+    write_mock_benchmark(tmp_path, npz=False)
+    drawn = draw_figures(_data(tmp_path), tmp_path)
+    assert set(drawn) == set(FIGURES) - IMAGE_FIGURES
+    assert not any((tmp_path / "figures" / "digits" / f"{name}.png").exists() for name in IMAGE_FIGURES)
+
+
+def test_without_a_beta_sweep_or_curves_those_figures_are_skipped(tmp_path: Path) -> None:
+    write_mock_benchmark(tmp_path, betas=())  # the VAE alone is a single β
+    data = _data(tmp_path)
+    assert set(draw_figures(data, tmp_path)) == set(FIGURES) - SWEEP_FIGURES
+    no_curves = FigureData("digits", [{k: v for k, v in r.items() if k != "curves"} for r in data.results], data.arrays)
+    assert FIGURES["training_curves"](no_curves, tmp_path) is None
+    assert FIGURES["kl_per_dim"](FigureData("digits", [r for r in data.results if r["model"] != "vae"], {}), tmp_path) is None
+
+
+def test_tile_lays_images_out_with_white_gaps() -> None:
+    images = np.zeros((3, 1, 2, 2), dtype=np.uint8)
+    tiled = _tile(images, ncols=2)
+    assert tiled.shape == (5, 5)
+    assert (tiled[2] == 255).all() and (tiled[:, 2] == 255).all()  # the gaps
+    assert (tiled[3:, 3:] == 255).all() and (tiled[3:, :2] == 0).all()  # the empty fourth cell stays white
+    assert _tile(np.zeros((2, 3, 4, 4), dtype=np.uint8), ncols=2).shape == (4, 9, 3)
+
+
+def test_kl_bars_rank_dims_within_each_seed_before_averaging() -> None:
+    means, errs = kl_bars([[0.0, 3.0, 1.0], [2.0, 0.0, 4.0]])  # the large dim differs between seeds
+    assert means == [3.5, 1.5, 0.0]
+    assert errs[2] == 0.0 and errs[0] > 0  # identical smallest values: no spread
