@@ -50,6 +50,25 @@ def _cmd_report(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
+def _cmd_evaluate(args: argparse.Namespace, extra: list[str]) -> int:
+    from benchmarks.reevaluate import evaluate_checkpoint
+
+    try:
+        metrics = evaluate_checkpoint(args.checkpoint, evaluation=parse_overrides(extra).get("evaluation"))
+    except FileNotFoundError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(metrics, indent=1))
+    return 0
+
+
+def _cmd_perf(args: argparse.Namespace, extra: list[str]) -> int:
+    from benchmarks.perf import write_report
+
+    print(write_report(args.output))
+    return 0
+
+
 def _cmd_config_show(args: argparse.Namespace, extra: list[str]) -> int:
     import yaml
 
@@ -93,6 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="rebuild tables, figures and the HTML report from existing results")
     report.add_argument("output_dir", type=Path, help="a benchmark's output folder (holding results/)")
     report.set_defaults(func=_cmd_report)
+    evaluate = sub.add_parser("evaluate", help="re-evaluate a trained run from its checkpoint (no training)")
+    evaluate.add_argument("checkpoint", type=Path, help="<output_dir>/checkpoints/<run_id>/last.ckpt (or best.ckpt)")
+    evaluate.set_defaults(func=_cmd_evaluate)
+    perf = sub.add_parser("perf", help="measure ms/step: hand-written loop vs aebench's Trainer path vs defaults")
+    perf.add_argument("--output", type=Path, default=Path("reports/performance.md"))
+    perf.set_defaults(func=_cmd_perf)
     config = sub.add_parser("config", help="inspect configs")
     config_sub = config.add_subparsers(dest="config_command", required=True)
     show = config_sub.add_parser("show", help="print the resolved config")
@@ -126,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     rest, extra = split_overrides(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(rest)
-    if extra and args.func not in (_cmd_run, _cmd_config_show):
+    if extra and args.func not in (_cmd_run, _cmd_config_show, _cmd_evaluate):
         parser.error(f"config overrides are not accepted by this command: {' '.join(extra)}")
     try:
         return args.func(args, extra)

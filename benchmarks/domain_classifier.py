@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from datamodules.base import TensorBatches
+from datamodules.base import InMemoryDataModule, TensorBatches
 
 # Everything that shapes the classifier and its features: a change here changes the cache file name.
 RECIPE: dict[str, Any] = {
@@ -62,7 +62,7 @@ class DomainClassifier(nn.Module):
         return [head(hidden) for head in self.heads]
 
 
-def build_classifier(datamodule: Any, seed: int) -> DomainClassifier:
+def build_classifier(datamodule: InMemoryDataModule, seed: int) -> DomainClassifier:
     """An untrained classifier for the datamodule's image shape and label columns, initialised from ``seed``."""
     with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
         torch.manual_seed(seed)
@@ -93,7 +93,7 @@ def _evaluate(model: DomainClassifier, images: Tensor, labels: Tensor, batch: in
     return loss / len(images), (correct.double() / len(images)).tolist()
 
 
-def train_classifier(datamodule: Any, seed: int) -> tuple[DomainClassifier, dict[str, Any]]:
+def train_classifier(datamodule: InMemoryDataModule, seed: int) -> tuple[DomainClassifier, dict[str, Any]]:
     """Train the domain classifier, early-stopped and selected on val loss; returns it and its metadata.
 
     A plain loop over the in-memory tensors rather than a Trainer: this is a measuring instrument, not a

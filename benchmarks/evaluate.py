@@ -128,9 +128,10 @@ def evaluate(model: AutoencoderModule, context: EvalContext, *, seed: int) -> tu
         options = {"n_components": cfg.gmm_components} if name == "gmm" else {}
         sampler = SAMPLERS.get(name)(**options).fit(q_train.mean, seed)
         samples[name] = decode_images(model, sampler.sample(n, gen), cfg.batch_size)
-        metrics[sampler.metric_key] = context.scorer.fid(samples[name])
-        if name == "prior":
-            metrics["kid_prior"] = context.scorer.kid(samples[name])[0]
+        if name == "prior":  # KID beside FID for the prior samples, from one feature extraction
+            metrics["fid_prior"], (metrics["kid_prior"], _) = context.scorer.fid_and_kid(samples[name])
+        else:
+            metrics[sampler.metric_key] = context.scorer.fid(samples[name])
     metrics["fid_data"] = context.fid_data(seed)
     metrics.update(probe_metrics(q_train.mean, q_test.mean, dm, seed))
     metrics["interp_path_ratio"] = interp_path_ratio(model, q_test.mean, gen, cfg.batch_size)

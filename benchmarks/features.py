@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from benchmarks.domain_classifier import RECIPE, DomainClassifier, build_classifier, train_classifier
 from benchmarks.registry import Registry
+from datamodules.base import InMemoryDataModule
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class FeatureExtractor(nn.Module):
         return self.net(images)
 
 
-def _cache_key(datamodule: Any, seed: int) -> dict[str, Any]:
+def _cache_key(datamodule: InMemoryDataModule, seed: int) -> dict[str, Any]:
     """What the cached classifier depends on: the recipe, the training seed and the exact splits."""
     splits = (datamodule.train, datamodule.val, datamodule.test)
     labels = hashlib.sha256(b"".join(s.labels.contiguous().numpy().tobytes() for s in splits)).hexdigest()
@@ -82,7 +83,9 @@ def _write_cache(path: Path, state_dict: dict[str, Tensor], meta: dict[str, Any]
     os.replace(tmp, path)
 
 
-def _load_cached(path: Path, key: dict[str, Any], datamodule: Any, seed: int) -> tuple[DomainClassifier, dict] | None:
+def _load_cached(
+    path: Path, key: dict[str, Any], datamodule: InMemoryDataModule, seed: int
+) -> tuple[DomainClassifier, dict[str, Any]] | None:
     """The classifier cached at ``path``, or None: absent, or unusable (warned about: corrupt, other key)."""
     if not path.exists():
         return None
@@ -102,7 +105,10 @@ def _load_cached(path: Path, key: dict[str, Any], datamodule: Any, seed: int) ->
 
 
 @BACKENDS.register("domain")
-def _domain_extractor(datamodule: Any, *, dataset_name: str, cache_dir: Path, seed: int) -> FeatureExtractor:
+def _domain_extractor(
+    datamodule: InMemoryDataModule, *, dataset_name: str, cache_dir: Path, seed: int
+) -> FeatureExtractor:
+    """The trunk of the cached domain classifier for this dataset split, trained (and cached) if need be."""
     datamodule.setup()
     key = _cache_key(datamodule, seed)
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
@@ -133,7 +139,7 @@ class _InceptionInput(nn.Module):
 
 
 @BACKENDS.register("inception")
-def _inception_extractor(datamodule: Any, **_: Any) -> FeatureExtractor:
+def _inception_extractor(datamodule: InMemoryDataModule, **_: Any) -> FeatureExtractor:
     weights = Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_WEIGHTS
     if not weights.is_file():  # checked first: torch-fidelity would otherwise try to download it
         raise FileNotFoundError(
@@ -150,7 +156,12 @@ def _inception_extractor(datamodule: Any, **_: Any) -> FeatureExtractor:
 
 
 def get_feature_extractor(
-    backend: str, datamodule: Any, *, dataset_name: str, cache_dir: str | Path | None = None, seed: int = 0
+    backend: str,
+    datamodule: InMemoryDataModule,
+    *,
+    dataset_name: str,
+    cache_dir: str | Path | None = None,
+    seed: int = 0,
 ) -> FeatureExtractor:
     """The frozen feature extractor of ``backend`` (``domain`` or ``inception``) for this dataset.
 

@@ -40,7 +40,10 @@ from benchmarks.table import (
 
 
 def load_outputs(output_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Arrays]]:
-    """``meta`` (``meta.json``, else rebuilt from the records), the results in table order, figure data by run id."""
+    """``meta`` (``meta.json``, else rebuilt from the records), the results in table order, figure data by run id.
+
+    With a ``meta.json`` that lists ``run_ids`` (the runner writes it), only those runs are reported.
+    """
     results = load_results_dir(output_dir)
     meta_path = output_dir / "meta.json"
     if meta_path.is_file():
@@ -49,6 +52,9 @@ def load_outputs(output_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]
         meta = minimal_meta(results, output_dir)
     else:
         raise FileNotFoundError(f"no results files under {output_dir / 'results'} and no {meta_path}")
+    if "run_ids" in meta:  # only this benchmark's runs: a folder may keep results of an earlier config
+        wanted = set(meta["run_ids"])
+        results = [r for r in results if r["run_id"] in wanted]
     npz = {r["run_id"]: load_npz(output_dir / "results" / f"{r['run_id']}.npz") for r in results}
     arrays = {run_id: a for run_id, a in npz.items() if a is not None}
     return meta, table_order(results, meta), arrays

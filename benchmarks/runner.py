@@ -8,15 +8,17 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_only
 
 from benchmarks import provenance
-from benchmarks.artifacts import save_npz_atomic
+from benchmarks.artifacts import load_npz, save_npz_atomic
 from benchmarks.config import BenchmarkConfig
 from benchmarks.evaluate import EvalContext, evaluate, evaluate_baseline
 from benchmarks.grid import BaselineSpec, RunSpec, expand_grid
 from benchmarks.results import load_result, results_path, write_json_atomic
 from benchmarks.report import build_report
+from benchmarks.tracking import make_tracker
 from benchmarks.train import build_datamodule, fit
 
 
@@ -58,7 +60,13 @@ def _record(run: RunSpec | BaselineSpec, context: EvalContext, metrics: dict[str
 
 
 def execute(
-    run: RunSpec | BaselineSpec, output_dir: Path, contexts: Contexts, *, cpu_threads: int | None = None, prefix: str = ""
+    run: RunSpec | BaselineSpec,
+    output_dir: Path,
+    contexts: Contexts,
+    *,
+    cpu_threads: int | None = None,
+    prefix: str = "",
+    extra_loggers: tuple[Logger, ...] = (),
 ) -> dict[str, Any] | None:
     """Train (models) or fit (baselines) one run and evaluate it; writes its figure data, returns its record.
 
@@ -70,20 +78,19 @@ def execute(
         metrics, figure = evaluate_baseline(run.name, context, n_components=run.n_components, seed=run.seed)
         extra: dict[str, Any] = {"wall_time_s": {"eval": round(time.perf_counter() - start, 3)}}
     else:
-        model, _, trainer, curves = fit(run, output_dir, cpu_threads=cpu_threads, progress_prefix=prefix)
-        if not trainer.is_global_zero:
+        fitted = fit(run, output_dir, cpu_threads=cpu_threads, extra_loggers=extra_loggers, progress_prefix=prefix)
+        if rank_zero_only.rank != 0:
             return None  # DDP: the other ranks only help train; rank 0 evaluates the whole test split
         train_s = time.perf_counter() - start
-        ckpt = output_dir / "checkpoints" / f"{run.run_id}.ckpt"
-        trainer.save_checkpoint(ckpt, weights_only=True)
         start = time.perf_counter()
-        metrics, figure = evaluate(model, context, seed=run.seed)
+        metrics, figure = evaluate(fitted.model, context, seed=run.seed)
+        curves = fitted.curves
         extra = {
             # from the logged curves: under ddp_spawn the main process's Trainer keeps no loop state
             "epochs": int(max((c.get("epoch", -1) for c in curves), default=-1)) + 1,
             "steps": int(max((c.get("step", -1) for c in curves), default=-1)) + 1,
             "wall_time_s": {"train": round(train_s, 3), "eval": round(time.perf_counter() - start, 3)},
-            "checkpoint": str(ckpt.relative_to(output_dir)),
+            "checkpoint": str(fitted.checkpoint.relative_to(output_dir)),
             "curves": curves,
         }
     if figure:
@@ -105,6 +112,7 @@ def run_benchmark(config: BenchmarkConfig, *, output_dir: str | Path | None = No
     out = Path(output_dir or config.output_dir)
     runs = expand_grid(config)
     contexts = Contexts()
+    tracker = make_tracker(config, out)
     results, failures = [], []
     start = time.perf_counter()
     # decided once, before any run: DDP ranks must agree on the runs they train together
@@ -121,7 +129,10 @@ def run_benchmark(config: BenchmarkConfig, *, output_dir: str | Path | None = No
             continue
         print(f"{prefix}: {'training' if isinstance(run, RunSpec) else 'fitting'}…", flush=True)
         try:
-            record = execute(run, out, contexts, cpu_threads=config.cpu_threads, prefix=f"{prefix}: ")
+            loggers = tracker.loggers(run)
+            record = execute(
+                run, out, contexts, cpu_threads=config.cpu_threads, prefix=f"{prefix}: ", extra_loggers=loggers
+            )
         except Exception as err:  # noqa: BLE001 — one failed run must not lose the others
             traceback.print_exc()
             failures.append({"run_id": run.run_id, "error": f"{type(err).__name__}: {err}"})
@@ -129,7 +140,9 @@ def run_benchmark(config: BenchmarkConfig, *, output_dir: str | Path | None = No
             continue
         if record is None:
             continue
-        write_json_atomic(results_path(out, run.run_id), record)
+        path = results_path(out, run.run_id)
+        write_json_atomic(path, record)
+        tracker.log_run(run, record, load_npz(path.with_suffix(".npz")) or {})
         results.append(record)
         print(f"{prefix}: done in {sum(record['wall_time_s'].values()):.1f}s  {_summary(record['metrics'])}", flush=True)
     if not rank_zero:
@@ -142,7 +155,9 @@ def run_benchmark(config: BenchmarkConfig, *, output_dir: str | Path | None = No
         "versions": provenance.versions(),
         "wall_time_s": round(time.perf_counter() - start, 1),
         "failures": failures,
+        "run_ids": [run.run_id for run in runs],
     }
     write_json_atomic(out / "meta.json", meta)
     paths = build_report(out)
+    tracker.log_report(paths)
     return {"results": results, "failures": failures, "paths": paths}

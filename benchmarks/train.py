@@ -5,13 +5,13 @@ from __future__ import annotations
 import csv
 import shutil
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.callbacks import Callback, TQDMProgressBar
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, Logger
 
 from benchmarks.config import DatasetConfig
@@ -83,6 +83,36 @@ def set_cpu_threads(threads: int | None, image_shape: tuple[int, ...]) -> None:
     torch.set_num_threads(threads)
 
 
+@dataclass
+class Fitted:
+    """A trained run: the model (with the weights that are evaluated), its DataModule, curves and checkpoint."""
+
+    model: AutoencoderModule
+    datamodule: InMemoryDataModule
+    curves: list[dict[str, float]]
+    checkpoint: Path
+
+
+def _checkpointing(run: RunSpec, ckpt_dir: Path) -> list[Callback]:
+    """With a validation loop: keep the best weights by ``val/loss`` and the last. Without: none here, the
+    last weights are saved once after training (a checkpoint every epoch costs more than an epoch here)."""
+    every = run.trainer.check_val_every_n_epoch
+    if every is None:
+        return []
+    return [
+        ModelCheckpoint(
+            dirpath=ckpt_dir, filename="best", monitor="val/loss", mode="min", save_top_k=1, save_last=True,
+            save_weights_only=True, every_n_epochs=every, enable_version_counter=False,
+        )
+    ]
+
+
+def load_weights(model: AutoencoderModule, path: Path) -> None:
+    """Load a checkpoint's weights with ``weights_only=True`` (no code from the file is executed)."""
+    state = torch.load(path, map_location=model.device, weights_only=True)
+    model.load_state_dict(state["state_dict"])
+
+
 def fit(
     run: RunSpec,
     output_dir: Path,
@@ -90,27 +120,41 @@ def fit(
     cpu_threads: int | None = None,
     extra_loggers: tuple[Logger, ...] = (),
     progress_prefix: str = "",
-) -> tuple[AutoencoderModule, InMemoryDataModule, pl.Trainer, list[dict[str, float]]]:
-    """Train ``run``; returns the trained model, its DataModule, the Trainer and the epoch curves."""
+) -> Fitted:
+    """Train ``run``; the evaluated weights are the best by validation loss when validation is on, else the last.
+
+    Checkpoints go to ``<output_dir>/checkpoints/<run_id>/`` (``last.ckpt``, and ``best.ckpt`` with validation).
+    On the non-zero ranks of a DDP run the returned ``checkpoint`` may not exist yet; only rank 0 evaluates.
+    """
     pl.seed_everything(run.seed, verbose=False)
     datamodule = build_datamodule(run.dataset, seed=run.seed)
     set_cpu_threads(cpu_threads, datamodule.image_shape)
     model = build_model(run, datamodule.image_shape)
     log_dir = output_dir / "logs" / run.run_id
-    shutil.rmtree(log_dir, ignore_errors=True)  # a failed earlier attempt leaves a partial log
+    ckpt_dir = output_dir / "checkpoints" / run.run_id
+    for stale in (log_dir, ckpt_dir):  # a failed earlier attempt leaves partial files
+        shutil.rmtree(stale, ignore_errors=True)
     csv_logger = CSVLogger(output_dir / "logs", name="", version=run.run_id)
     interactive = sys.stderr.isatty()
     steps_per_epoch = len(datamodule.train_dataloader())
-    callbacks: list[Callback] = (
-        [TQDMProgressBar(refresh_rate=max(1, steps_per_epoch))] if interactive else [EpochPrinter(progress_prefix)]
-    )
+    progress: Callback = TQDMProgressBar(refresh_rate=max(1, steps_per_epoch)) if interactive else EpochPrinter(progress_prefix)
+    checkpointing = _checkpointing(run, ckpt_dir)
     trainer = pl.Trainer(
         **trainer_kwargs(run),
         logger=[csv_logger, *extra_loggers],
-        callbacks=callbacks,
+        callbacks=[progress, *checkpointing],
         enable_progress_bar=interactive,
-        enable_checkpointing=False,
+        enable_checkpointing=bool(checkpointing),
         default_root_dir=str(output_dir),
     )
     trainer.fit(model, datamodule=datamodule)
-    return model, datamodule, trainer, read_curves(log_dir)
+    last = ckpt_dir / "last.ckpt"
+    if not checkpointing:
+        trainer.save_checkpoint(last, weights_only=True)
+    evaluated = last
+    if checkpointing and trainer.is_global_zero:
+        evaluated = Path(checkpointing[0].best_model_path or ckpt_dir / "best.ckpt")
+        if not evaluated.is_file():  # no silent fallback to the last weights
+            raise FileNotFoundError(f"best checkpoint {evaluated} was not written (is val/loss logged?)")
+        load_weights(model, evaluated)
+    return Fitted(model, datamodule, read_curves(log_dir), evaluated)

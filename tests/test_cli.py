@@ -38,8 +38,11 @@ def test_report_rebuilds_from_results_without_training(tiny_config_file: Path, c
     before = (out_dir / "table.csv").read_text()
     (out_dir / "table.csv").unlink()
     monkeypatch.setattr("benchmarks.train.fit", lambda *a, **k: pytest.fail("report must not train"))
+    stale = json.loads(next((out_dir / "results").glob("digits-vae-*.json")).read_text())
+    stale.update(run_id="digits-old_vae-seed0-0000000000", label="old_vae")  # a run of an earlier config
+    (out_dir / "results" / f"{stale['run_id']}.json").write_text(json.dumps(stale))
     assert main(["report", str(out_dir)]) == 0
-    assert (out_dir / "table.csv").read_text() == before
+    assert (out_dir / "table.csv").read_text() == before  # rebuilt identically, the stale run left out
     assert main(["report", str(out_dir / "nothing-here")]) == 2
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import shutil
 from pathlib import Path
 
@@ -72,15 +73,25 @@ def test_cache_dir_defaults_to_env(digits, cached, monkeypatch):
     assert get_feature_extractor("domain", digits, dataset_name="digits").info["cache_path"] == str(cached)
 
 
-@pytest.mark.parametrize("damage", ["truncate", "zero_bytes"])
-def test_corrupt_cache_is_detected_and_rebuilt(digits, trained, cached, damage):
-    data = bytearray(cached.read_bytes())
+def damage_cache(path: Path, damage: str) -> None:
+    data = path.read_bytes()
     middle = len(data) // 2
     if damage == "truncate":
-        del data[middle:]
-    else:  # overwrite bytes in the middle, where the weights are
-        data[middle : middle + 16] = bytes(16)
-    cached.write_bytes(bytes(data))
+        path.write_bytes(data[:middle])
+    elif damage == "zero_bytes":  # overwrite bytes in the middle, where the weights are
+        path.write_bytes(data[:middle] + bytes(16) + data[middle + 16 :])
+    else:  # a well-formed file whose weights changed after the checksum was taken: only the checksum sees it
+        wrapper = torch.load(path, weights_only=True)
+        content = torch.load(io.BytesIO(wrapper["payload"]), weights_only=True)
+        next(iter(content["state_dict"].values())).add_(1.0)
+        payload = io.BytesIO()
+        torch.save(content, payload)
+        torch.save({"sha256": wrapper["sha256"], "payload": payload.getvalue()}, path)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "zero_bytes", "edited_weights"])
+def test_corrupt_cache_is_detected_and_rebuilt(digits, trained, cached, damage):
+    damage_cache(cached, damage)
     with pytest.warns(UserWarning, match="unusable"):
         rebuilt = domain(digits, cached.parent)
     assert rebuilt.info["retrained"] is True

@@ -1,0 +1,21 @@
+"""The README documents every metric of the catalogue, and its quick start names the two commands."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from benchmarks.metrics import METRICS
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+
+
+def test_readme_metric_table_matches_the_catalogue() -> None:
+    section = README.split("## Metrics", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `([a-z_]+)` \|", section, flags=re.MULTILINE))
+    assert documented == set(METRICS.names())
+
+
+def test_quick_start_has_the_two_commands() -> None:
+    quick = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    assert "make bench" in quick and "make test" in quick

@@ -1,0 +1,81 @@
+"""Interrupted benchmarks resume to the same report, and a checkpoint re-evaluates to its results file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+import benchmarks.runner
+from benchmarks.cli import main
+from benchmarks.reevaluate import evaluate_checkpoint
+
+
+class Killed(BaseException):
+    """Stands in for the process being killed: not an ``Exception``, so nothing in the runner catches it."""
+
+
+def _config(tmp_path: Path, name: str) -> Path:
+    config = {
+        "name": "resume",
+        "output_dir": str(tmp_path / name),
+        "seeds": [0],
+        "datasets": [{"name": "digits", "batch_size": 128}],
+        "models": [{"name": "ae", "latent_dim": 4, "hidden": [32]}, {"name": "vae", "latent_dim": 4, "hidden": [32]}],
+        "trainer": {"max_epochs": 2, "accelerator": "cpu"},
+        "evaluation": {"iwae_k": 16, "samplers": ["prior", "gauss"], "baselines": ["pca"]},
+    }
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _rows(out: Path) -> list[dict]:
+    return json.loads((out / "table.json").read_text())["rows"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("uninterrupted")
+    assert main(["run", "--config", str(_config(tmp, "out"))]) == 0
+    return tmp / "out"
+
+
+def test_interrupted_benchmark_finishes_only_what_is_missing(tmp_path: Path, uninterrupted: Path, monkeypatch) -> None:
+    config = _config(tmp_path, "out")
+    real_execute = benchmarks.runner.execute
+    calls: list[str] = []
+    killed: list[str] = []
+
+    def interrupt_second(run, *args, **kwargs):
+        calls.append(run.run_id)
+        if len(calls) == 2 and not killed:
+            killed.append(run.run_id)
+            raise Killed  # the process dies during the second run
+        return real_execute(run, *args, **kwargs)
+
+    monkeypatch.setattr(benchmarks.runner, "execute", interrupt_second)
+    with pytest.raises(Killed):
+        main(["run", "--config", str(config)])
+    finished = sorted((tmp_path / "out" / "results").glob("*.json"))
+    assert [p.stem for p in finished] == [calls[0]]  # the first run's results survived the interrupt
+
+    calls.clear()
+    assert main(["run", "--config", str(config)]) == 0
+    assert len(calls) == 2 and finished[0].stem not in calls  # only the two missing runs were executed
+    assert _rows(tmp_path / "out") == _rows(uninterrupted)  # same report as a run never interrupted
+
+
+def test_checkpoint_reevaluates_to_the_recorded_metrics(uninterrupted: Path, capsys) -> None:
+    (vae_file,) = (uninterrupted / "results").glob("digits-vae-*.json")
+    record = json.loads(vae_file.read_text())
+    checkpoint = uninterrupted / record["checkpoint"]
+    assert checkpoint.name == "last.ckpt" and checkpoint.is_file()
+    metrics = evaluate_checkpoint(checkpoint)
+    for key, value in record["metrics"].items():
+        assert metrics[key] == pytest.approx(value, rel=1e-6), key
+    assert main(["evaluate", str(checkpoint), "--evaluation.iwae_k", "64"]) == 0
+    assert json.loads(capsys.readouterr().out)["nll_iwae"] != record["metrics"]["nll_iwae"]  # K changed
+    assert main(["evaluate", str(uninterrupted / "missing.ckpt")]) == 2
