@@ -267,7 +267,16 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     data = _merge(_read_yaml(path), overrides or {})
     data.pop("source", None)
     config = build_dataclass(BenchmarkConfig, data)
-    return BenchmarkConfig(**{**config.__dict__, "source": str(path)})
+    return BenchmarkConfig(**{**config.__dict__, "source": _display_path(path)})
+
+
+def _display_path(path: Path) -> str:
+    """The config's path as a reader can reuse it: relative to the working directory or the repository."""
+    resolved = path.resolve()
+    for base in (Path.cwd(), CONFIG_DIR.parent.parent):
+        if resolved.is_relative_to(base):
+            return str(resolved.relative_to(base))
+    return str(path)
 
 
 __all__ = [

@@ -89,7 +89,8 @@ def format_cell(stat: Stat | None) -> str:
     """``mean ± ci95`` with the error shown to two significant digits and the mean to the same decimals."""
     if stat is None:
         return "n/a"
-    if stat.n < 2 or not math.isfinite(stat.ci95) or stat.ci95 == 0:
+    # no spread, or only floating-point noise between seeds (a deterministic baseline): the value alone
+    if stat.n < 2 or not math.isfinite(stat.ci95) or stat.ci95 <= 1e-9 * max(1.0, abs(stat.mean)):
         return f"{stat.mean:.4g}"
     decimals = max(0, 1 - math.floor(math.log10(stat.ci95)))
     return f"{stat.mean:.{decimals}f} ± {stat.ci95:.{decimals}f}"
@@ -247,9 +248,11 @@ def evaluation_summary(results: Sequence[dict[str, Any]]) -> str:
             found.append("n/a" if value is None else str(value))
         return " / ".join(dict.fromkeys(found)) or "n/a"
 
+    likelihoods = " / ".join(dict.fromkeys(str(r["hparams"]["likelihood"]) for r in results if "likelihood" in r.get("hparams", {})))
     return (
         f"Evaluation: FID with `{values('fid_backend', 'fid_backend')}` features ({values('fid_features')}-d; "
         f"feature classifier test accuracy: {values('feature_test_acc')}) on N = {values('fid_n', 'fid_samples')} "
         f"samples per row (`fid_data` is the floor at that N); IWAE K = {values('iwae_k', 'iwae_k')}; "
-        f"MI over N = {values('mi_n')} codes (≤ log N = {values('mi_log_n')} nats)."
+        f"MI over N = {values('mi_n')} codes (≤ log N = {values('mi_log_n')} nats); "
+        f"`elbo`, `nll_iwae` in nats per image under the {likelihoods} likelihood."
     )

@@ -22,6 +22,8 @@ def test_summary_matches_scipy_t_interval() -> None:
     assert math.isclose(st.ci95, (hi - lo) / 2)
     single = summarize([0.5])
     assert single.n == 1 and math.isnan(single.ci95) and format_cell(single) == "0.5"
+    noise = summarize([0.8997214484679666, 0.8997214484679667, 0.8997214484679666])  # float noise only
+    assert format_cell(noise) == "0.8997"
 
 
 def test_cells_rows_best_marks_and_na() -> None:
