@@ -24,7 +24,10 @@ def _cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
     if not args.verbose:  # Lightning's per-Trainer banners repeat for every run of the grid
         logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
 
-    config = load_config(args.config, parse_overrides(extra))
+    overrides = parse_overrides(extra)
+    if args.wandb:
+        overrides.setdefault("logger", {})["type"] = "wandb"
+    config = load_config(args.config, overrides)
     outcome = run_benchmark(config, output_dir=args.output_dir)
     if not outcome["paths"]:  # a non-zero DDP rank: rank 0 writes and prints the report
         return 0
@@ -108,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", help="YAML config file (default: benchmarks/configs/default.yaml)")
     run.add_argument("--output-dir", help="override the config's output_dir")
     run.add_argument("-v", "--verbose", action="store_true", help="keep Lightning's informational messages")
+    run.add_argument("--wandb", action="store_true", help="track in Weights & Biases (same as --logger.type wandb)")
     run.set_defaults(func=_cmd_run)
     report = sub.add_parser("report", help="rebuild tables, figures and the HTML report from existing results")
     report.add_argument("output_dir", type=Path, help="a benchmark's output folder (holding results/)")
