@@ -57,7 +57,7 @@ def aggregate(results: Sequence[dict[str, Any]]) -> list[Row]:
     for (dataset, label), runs in groups.items():
         keys = {k for r in runs for k, v in r["metrics"].items() if isinstance(v, (int, float)) and v is not None}
         row_stats = {}
-        for key in keys:
+        for key in sorted(keys):  # a fixed order: table.json must not depend on hash seeds
             values = [float(r["metrics"][key]) for r in runs if isinstance(r["metrics"].get(key), (int, float))]
             row_stats[key] = summarize(values)
         rows.append(Row(dataset, label, runs[0]["model"], sorted(r["seed"] for r in runs), row_stats))
