@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -27,7 +26,7 @@ from benchmarks.claims import (
     evaluate_claims,
 )
 from benchmarks.figures import FIGURES, Arrays, FigureData, draw_figures
-from benchmarks.results import load_results_dir
+from benchmarks.results import load_meta, load_results_dir
 from benchmarks.table import (
     CELLS_LEGEND,
     aggregate,
@@ -45,13 +44,11 @@ def load_outputs(output_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]
     With a ``meta.json`` that lists ``run_ids`` (the runner writes it), only those runs are reported.
     """
     results = load_results_dir(output_dir)
-    meta_path = output_dir / "meta.json"
-    if meta_path.is_file():
-        meta = json.loads(meta_path.read_text())
-    elif results:
+    meta = load_meta(output_dir)
+    if meta is None:
+        if not results:
+            raise FileNotFoundError(f"no results files under {output_dir / 'results'} and no {output_dir / 'meta.json'}")
         meta = minimal_meta(results, output_dir)
-    else:
-        raise FileNotFoundError(f"no results files under {output_dir / 'results'} and no {meta_path}")
     if "run_ids" in meta:  # only this benchmark's runs: a folder may keep results of an earlier config
         wanted = set(meta["run_ids"])
         results = [r for r in results if r["run_id"] in wanted]

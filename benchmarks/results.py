@@ -58,3 +58,12 @@ def load_results_dir(output_dir: str | Path) -> list[dict[str, Any]]:
     """Every readable results file under ``output_dir/results``, sorted by file name."""
     files = sorted((Path(output_dir) / "results").glob("*.json"))
     return [r for r in (load_result(p) for p in files) if r is not None]
+
+
+def load_meta(output_dir: str | Path) -> dict[str, Any] | None:
+    """The ``meta.json`` a benchmark wrote beside its results (its provenance), or None."""
+    path = Path(output_dir) / "meta.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None

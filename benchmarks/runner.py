@@ -16,7 +16,7 @@ from benchmarks.artifacts import load_npz, save_npz_atomic
 from benchmarks.config import BenchmarkConfig
 from benchmarks.evaluate import EvalContext, evaluate, evaluate_baseline
 from benchmarks.grid import BaselineSpec, RunSpec, expand_grid
-from benchmarks.results import load_result, results_path, write_json_atomic
+from benchmarks.results import load_meta, load_result, results_path, write_json_atomic
 from benchmarks.report import build_report
 from benchmarks.tracking import make_tracker
 from benchmarks.train import build_datamodule, fit
@@ -157,7 +157,10 @@ def run_benchmark(config: BenchmarkConfig, *, output_dir: str | Path | None = No
         "failures": failures,
         "run_ids": [run.run_id for run in runs],
     }
-    write_json_atomic(out / "meta.json", meta)
+    previous = load_meta(out)
+    nothing_new = all(finished.values()) and previous is not None and previous.get("run_ids") == meta["run_ids"]
+    if not nothing_new:  # a rerun with every result already there keeps the provenance of the run that made them
+        write_json_atomic(out / "meta.json", meta)
     paths = build_report(out)
     tracker.log_report(paths)
     return {"results": results, "failures": failures, "paths": paths}

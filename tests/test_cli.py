@@ -63,3 +63,12 @@ def test_config_show_prints_defaults(capsys) -> None:
 def test_unknown_subcommand_argument_is_rejected() -> None:
     with pytest.raises(SystemExit):
         main(["ls", "--bogus"])
+
+
+def test_rerun_with_everything_done_keeps_the_report_byte_identical(tiny_config_file: Path) -> None:
+    """``make bench`` on a fresh clone of committed results must not rewrite their provenance."""
+    assert main(["run", "--config", str(tiny_config_file)]) == 0
+    out_dir = tiny_config_file.parent / "out"
+    before = {name: (out_dir / name).read_bytes() for name in ("meta.json", "table.md", "table.json", "table.csv")}
+    assert main(["run", "--config", str(tiny_config_file)]) == 0
+    assert {name: (out_dir / name).read_bytes() for name in before} == before

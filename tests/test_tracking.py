@@ -104,7 +104,7 @@ def test_wandb_offline_logs_each_run_grouped_by_configuration_and_the_table(tmp_
     runs = {r.name: r for r in map(read_wandb_log, sorted((out / "wandb").glob("offline-run-*")))}
     assert len(runs) == len(results) + 1  # one W&B run per run of the grid, and the report's
 
-    for (label, seed), record in results.items():
+    for (label, _seed), record in results.items():
         run = runs[record["run_id"]]
         assert run.exit_code == 0  # finished after log_run, not left for the next run to reuse
         assert run.group == f"digits/{label}"  # both seeds of a configuration sit in one group
