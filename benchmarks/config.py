@@ -44,14 +44,20 @@ def _check_ranges(options: dict[str, Any], path: str) -> None:
         _check_range(key, value, f"{path}.{key}")
 
 
-def _registered(kind: str, name: Any, path: str) -> type:
+def _named_entry(kind: str, data: Any, path: str) -> tuple[dict[str, Any], type]:
+    """A ``datasets``/``models`` entry as a mapping (a bare name is allowed) and its registered class."""
     from datamodules import DATAMODULES
     from lightning_modules import MODELS
 
+    if isinstance(data, str):
+        data = {"name": data}
+    if not isinstance(data, dict) or "name" not in data:
+        raise ConfigError(f"{path}: expected a mapping with a 'name' key, got {data!r}")
     registry = {"dataset": DATAMODULES, "model": MODELS}[kind]
+    name = data["name"]
     if not isinstance(name, str) or name not in registry:
         raise ConfigError(f"{path}.name: {registry.unknown_message(str(name))}")
-    return registry.get(name)
+    return data, registry.get(name)
 
 
 @dataclass(frozen=True)
@@ -63,12 +69,8 @@ class DatasetConfig:
 
     @classmethod
     def from_config(cls, data: Any, path: str) -> DatasetConfig:
-        if isinstance(data, str):
-            data = {"name": data}
-        if not isinstance(data, dict) or "name" not in data:
-            raise ConfigError(f"{path}: expected a mapping with a 'name' key, got {data!r}")
+        data, module = _named_entry("dataset", data, path)
         options = {k: v for k, v in data.items() if k != "name"}
-        module = _registered("dataset", data["name"], path)
         options = check_kwargs(module.__init__, options, path, skip=("seed",))
         _check_ranges(options, path)
         return cls(data["name"], options)
@@ -90,11 +92,7 @@ class ModelConfig:
 
     @classmethod
     def from_config(cls, data: Any, path: str) -> ModelConfig:
-        if isinstance(data, str):
-            data = {"name": data}
-        if not isinstance(data, dict) or "name" not in data:
-            raise ConfigError(f"{path}: expected a mapping with a 'name' key, got {data!r}")
-        module = _registered("model", data["name"], path)
+        data, module = _named_entry("model", data, path)
         label = data.get("label")
         if label is not None and not isinstance(label, str):
             raise ConfigError(f"{path}.label: expected a string, got {label!r}")

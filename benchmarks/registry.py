@@ -60,3 +60,7 @@ class Registry(Generic[T]):
 
     def names(self) -> list[str]:
         return sorted(self._entries)
+
+    def in_order(self) -> list[str]:
+        """Names in the order they were registered (for the catalogue of metrics: the table's column order)."""
+        return list(self._entries)

@@ -67,12 +67,8 @@ def aggregate(results: Sequence[dict[str, Any]]) -> list[Row]:
 def metric_columns(rows: Sequence[Row]) -> list[str]:
     """Scalar metrics present in any row, in catalogue order (unknown keys last, sorted)."""
     present = {k for row in rows for k in row.stats}
-    known = [k for k in METRICS.names() if k in present]
-    order = {k: i for i, k in enumerate(_CATALOG_ORDER)}
-    return sorted(known, key=lambda k: order.get(k, len(order))) + sorted(present - set(known))
-
-
-_CATALOG_ORDER = list(METRICS._entries)  # declaration order in catalog.py is the column order
+    known = [k for k in METRICS.in_order() if k in present]  # declaration order in catalog.py
+    return known + sorted(present - set(known))
 
 
 def arrow(key: str) -> str:

@@ -84,3 +84,17 @@ def test_full_rank_pca_baseline_reconstructs_exactly(context: EvalContext) -> No
     metrics, _ = evaluate_baseline("pca", context, n_components=64, seed=0)
     assert metrics["recon_mse"] < 1e-10
     assert metrics["fid_recon"] == pytest.approx(0.0, abs=1e-3)
+
+
+def test_multi_factor_dataset_gets_a_probe_per_factor_and_their_mean() -> None:
+    """dSprites (conv networks, five label columns) through the whole evaluation, on a small subset."""
+    dm = DATAMODULES.get("dsprites")(n_train=300, n_val=60, n_test=80)
+    dm.setup()
+    context = EvalContext.build(dm, "dsprites", EvaluationConfig(iwae_k=4, samplers=["prior"]))
+    torch.manual_seed(0)
+    metrics, figure = evaluate(MODELS.get("vae")(dm.image_shape, latent_dim=4), context, seed=0)
+    factors = {f"probe_acc_{name}": metrics[f"probe_acc_{name}"] for name in dm.label_names}
+    assert len(factors) == 5 and all(0.0 <= v <= 1.0 for v in factors.values())
+    assert metrics["probe_acc"] == pytest.approx(sum(factors.values()) / 5)
+    assert context.info["fid_n"] == 80  # FID over the whole (small) test split
+    assert figure["reconstructions"].shape == (8, 1, 64, 64) and figure["traversals"].shape[:2] == (4, 7)
