@@ -9,7 +9,7 @@
 - ``traversals``: (dims, values, C, H, W), one latent dim swept at a time from test code 0;
   ``traversal_dims`` gives the dims in order of decreasing KL (decreasing code variance for the AE),
   ``traversal_values`` the sweep in prior units (for the AE: units of each code dim's training std);
-- ``latent_2d``: (N_test, 2) PCA projection of the test latent means; ``labels``: their first label column.
+- ``latent_means``: (N_test, D) test latent means (the report maps them to 2-D); ``labels``: their first label column.
 """
 
 from __future__ import annotations

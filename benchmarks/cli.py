@@ -44,7 +44,7 @@ def _cmd_report(args: argparse.Namespace, extra: list[str]) -> int:
     from benchmarks.report import build_report
 
     try:
-        paths = build_report(args.output_dir)
+        paths = build_report(args.output_dir, projection=args.latent_2d)
     except FileNotFoundError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -115,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_cmd_run)
     report = sub.add_parser("report", help="rebuild tables, figures and the HTML report from existing results")
     report.add_argument("output_dir", type=Path, help="a benchmark's output folder (holding results/)")
+    report.add_argument("--latent-2d", choices=("pca", "tsne"), default="pca", help="2-D map of the latent means")
     report.set_defaults(func=_cmd_report)
     evaluate = sub.add_parser("evaluate", help="re-evaluate a trained run from its checkpoint (no training)")
     evaluate.add_argument("checkpoint", type=Path, help="<output_dir>/checkpoints/<run_id>/last.ckpt (or best.ckpt)")

@@ -189,15 +189,9 @@ def _figure_data(
         "traversals": artifacts.to_uint8(decode_images(model, traversal, batch_size)),
         "traversal_dims": order.numpy(),
         "traversal_values": artifacts.TRAVERSAL_VALUES,
-        "latent_2d": _pca_2d(codes),
+        "latent_means": codes.numpy(),
         "labels": dm.test.labels.reshape(len(codes), -1)[:, 0].numpy(),  # type: ignore[union-attr]
     }
-
-
-def _pca_2d(codes: Tensor) -> np.ndarray:
-    centred = codes.double() - codes.double().mean(0)
-    _, _, v = torch.linalg.svd(centred, full_matrices=False)
-    return (centred @ v[:2].T).float().numpy() if codes.shape[1] >= 2 else centred.float().numpy()
 
 
 def evaluate_baseline(
@@ -223,7 +217,7 @@ def evaluate_baseline(
         "originals": artifacts.to_uint8(test[: artifacts.N_SHOWN]),
         "reconstructions": artifacts.to_uint8(recon[: artifacts.N_SHOWN]),
         "samples_prior": artifacts.to_uint8(samples[: artifacts.N_SAMPLES]),
-        "latent_2d": pca.encode(test)[:, :2].numpy(),
+        "latent_means": pca.encode(test).numpy(),
         "labels": dm.test.labels.reshape(len(test), -1)[:, 0].numpy(),  # type: ignore[union-attr]
     }
     return metrics, figure

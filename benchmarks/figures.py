@@ -35,6 +35,7 @@ class FigureData:
     dataset: str
     results: list[dict[str, Any]]
     arrays: dict[str, Arrays]
+    projection: str = "pca"  # how the latent-space figure maps the means to 2-D: "pca" or "tsne"
 
     def rows(self) -> dict[str, list[dict[str, Any]]]:
         """label → the row's runs, in table order."""
@@ -179,21 +180,38 @@ def traversals(data: FigureData, out_dir: Path) -> Path | None:
     return _save(fig, out_dir, "traversals", f"{data.dataset}: latent traversals")
 
 
+def project_2d(means: np.ndarray, method: str, *, seed: int = 0) -> np.ndarray:
+    """(N, D) latent means → (N, 2): the first two principal components, or a seeded t-SNE embedding."""
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+
+    means = means.astype(np.float64)
+    if means.shape[1] < 2:
+        return np.concatenate([means, np.zeros_like(means)], axis=1)
+    if method == "pca":
+        return PCA(n_components=2, random_state=seed).fit_transform(means)
+    if method == "tsne":
+        perplexity = min(30.0, (len(means) - 1) / 3)
+        return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(means)
+    raise ValueError(f"projection must be 'pca' or 'tsne', got {method!r}")
+
+
 def latent_2d(data: FigureData, out_dir: Path) -> Path | None:
-    """Test-set latent means projected on their first two principal components, coloured by label."""
-    rows = data.first_arrays("latent_2d", "labels")
+    """Test-set latent means in 2-D (PCA, or t-SNE with ``aebench report --latent-2d tsne``), coloured by label."""
+    rows = data.first_arrays("latent_means", "labels")
     if not rows:
         return None
     fig, axes = _panels(len(rows), 4, (3.0, 2.8))
     for ax, (label, arrays) in zip(axes, rows):
-        points = arrays["latent_2d"]
+        points = project_2d(arrays["latent_means"], data.projection)
         scatter = ax.scatter(
             points[:, 0], points[:, 1], c=arrays["labels"], cmap="tab10", vmin=-0.5, vmax=9.5, s=6, linewidths=0
         )
         ax.set_title(label, fontsize=10)
         ax.tick_params(labelsize=7)
     fig.colorbar(scatter, ax=axes, label="label", ticks=range(10), shrink=0.8, aspect=30)
-    return _save(fig, out_dir, "latent_2d", f"{data.dataset}: latent space (PCA of the means)")
+    method = {"pca": "PCA", "tsne": "t-SNE"}[data.projection]
+    return _save(fig, out_dir, "latent_2d", f"{data.dataset}: latent space ({method} of the means)")
 
 
 def kl_bars(kl_per_seed: Sequence[Sequence[float]]) -> tuple[list[float], list[float]]:

@@ -96,8 +96,11 @@ def _first_index(names: Sequence[str]) -> dict[str, int]:
     return {name: i for i, name in reversed(list(enumerate(names)))}
 
 
-def build_report(output_dir: str | Path) -> dict[str, Path]:
-    """Write table.{md,csv,json,tex} (claims at the end of table.md), claims.md, figures/ and report.html."""
+def build_report(output_dir: str | Path, *, projection: str = "pca") -> dict[str, Path]:
+    """Write table.{md,csv,json,tex} (claims at the end of table.md), claims.md, figures/ and report.html.
+
+    ``projection`` (``pca`` or ``tsne``) is how the latent-space figure maps latent means to 2-D.
+    """
     out = Path(output_dir)
     meta, results, arrays = load_outputs(out)
     verdicts = evaluate_claims(results)
@@ -107,7 +110,7 @@ def build_report(output_dir: str | Path) -> dict[str, Path]:
     figures: dict[str, dict[str, Path]] = {}
     for dataset in dict.fromkeys(r["dataset"] for r in results):
         runs = [r for r in results if r["dataset"] == dataset]
-        figures[dataset] = draw_figures(FigureData(dataset, runs, arrays), out)
+        figures[dataset] = draw_figures(FigureData(dataset, runs, arrays, projection), out)
         paths.update({f"figures/{dataset}/{name}": p for name, p in figures[dataset].items()})
     paths["html"] = out / "report.html"
     paths["html"].write_text(render_html(meta, results, verdicts, figures))

@@ -43,6 +43,10 @@ def test_report_rebuilds_from_results_without_training(tiny_config_file: Path, c
     (out_dir / "results" / f"{stale['run_id']}.json").write_text(json.dumps(stale))
     assert main(["report", str(out_dir)]) == 0
     assert (out_dir / "table.csv").read_text() == before  # rebuilt identically, the stale run left out
+    figure = out_dir / "figures" / "digits" / "latent_2d.png"
+    pca_png = figure.read_bytes()
+    assert main(["report", str(out_dir), "--latent-2d", "tsne"]) == 0
+    assert figure.read_bytes() != pca_png  # the latent map is redrawn with t-SNE from the stored means
     assert main(["report", str(out_dir / "nothing-here")]) == 2
 
 

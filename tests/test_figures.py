@@ -83,3 +83,23 @@ def test_kl_bars_rank_dims_within_each_seed_before_averaging() -> None:
     means, errs = kl_bars([[0.0, 3.0, 1.0], [2.0, 0.0, 4.0]])  # the large dim differs between seeds
     assert means == [3.5, 1.5, 0.0]
     assert errs[2] == 0.0 and errs[0] > 0  # identical smallest values: no spread
+
+
+def test_latent_projections_keep_separated_clusters_apart() -> None:
+    """Both 2-D maps of the latent means keep three well-separated clusters separated (and are seeded)."""
+    from benchmarks.figures import project_2d
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(scale=10, size=(3, 6))
+    means = np.concatenate([c + rng.normal(size=(40, 6)) for c in centres])
+    labels = np.repeat(np.arange(3), 40)
+    for method in ("pca", "tsne"):
+        points = project_2d(means, method)
+        assert points.shape == (120, 2)
+        centroids = np.stack([points[labels == k].mean(0) for k in range(3)])
+        spread = max(points[labels == k].std(0).max() for k in range(3))
+        gaps = [np.linalg.norm(centroids[i] - centroids[j]) for i in range(3) for j in range(i + 1, 3)]
+        assert min(gaps) > 3 * spread, method
+        assert np.array_equal(points, project_2d(means, method))  # seeded: the same report twice
+    with pytest.raises(ValueError, match="'pca' or 'tsne'"):
+        project_2d(means, "umap")

@@ -62,7 +62,7 @@ def _figure_arrays(rng: np.random.Generator, latent_dim: int = 4) -> dict[str, n
         "traversals": images(latent_dim, 7),
         "traversal_dims": np.arange(latent_dim)[::-1].copy(),
         "traversal_values": np.linspace(-3, 3, 7),
-        "latent_2d": rng.normal(size=(300, 2)).astype(np.float32),
+        "latent_means": rng.normal(size=(300, 4)).astype(np.float32),
         "labels": rng.integers(0, 10, 300),
     }
 
