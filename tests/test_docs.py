@@ -19,3 +19,11 @@ def test_readme_metric_table_matches_the_catalogue() -> None:
 def test_quick_start_has_the_two_commands() -> None:
     quick = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
     assert "make bench" in quick and "make test" in quick
+
+
+def test_readme_shows_the_committed_main_table() -> None:
+    """The README's table is the committed report's, row for row (regenerate both together)."""
+    committed = (Path(__file__).resolve().parent.parent / "reports" / "default" / "table.md").read_text()
+    section = README.split("## The reference result", 1)[1].split("\n## ", 1)[0]
+    table_rows = [line for line in committed.split("### ", 1)[0].splitlines() if line.startswith("| ")]
+    assert table_rows and all(row in section for row in table_rows)
