@@ -48,11 +48,13 @@ def machine() -> dict[str, str | int]:
 
 @functools.cache
 def git_commit() -> str:
-    """Commit of the working tree (``+dirty`` when it has uncommitted changes), or ``unknown``."""
+    """Commit of the code (``+dirty`` when tracked files outside ``reports/`` have changes), or ``unknown``."""
     root = Path(__file__).resolve().parent.parent
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True).stdout
+        # the code's state: regenerated reports/ are output, not a change to what produced them
+        status = ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!reports"]
+        dirty = subprocess.run(status, cwd=root, capture_output=True, text=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return sha.strip()[:12] + ("+dirty" if dirty.strip() else "")
