@@ -1,4 +1,4 @@
-"""The ``aebench`` command: ``run``, ``report``, ``config show``, ``validate``, ``ls``."""
+"""The ``aebench`` command: ``run``, ``report``, ``evaluate``, ``perf``, ``config show``, ``validate``, ``ls``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import logging
 import sys
 from pathlib import Path
 
-from benchmarks.config import CONFIG_DIR, BenchmarkConfig, ConfigError, load_config, parse_overrides
+from benchmarks.config import CONFIG_DIR, BenchmarkConfig, ConfigError, expand_grid, load_config, parse_overrides
 
 EPILOG = """quick start:
   aebench run                          # the default benchmark (digits; ae, vae, beta_vae; 3 seeds)
@@ -19,7 +19,7 @@ EPILOG = """quick start:
 
 
 def _cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
-    from benchmarks.runner import run_benchmark
+    from benchmarks.execution.runner import run_benchmark
 
     if not args.verbose:  # Lightning's per-Trainer banners repeat for every run of the grid
         logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
@@ -28,7 +28,7 @@ def _cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
     if args.wandb:
         overrides.setdefault("logger", {})["type"] = "wandb"
     config = load_config(args.config, overrides)
-    outcome = run_benchmark(config, output_dir=args.output_dir)
+    outcome = run_benchmark(config, output_dir=args.output_dir, command=args.command_line)
     if not outcome["paths"]:  # a non-zero DDP rank: rank 0 writes and prints the report
         return 0
     table = outcome["paths"]["md"]
@@ -41,7 +41,7 @@ def _cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def _cmd_report(args: argparse.Namespace, extra: list[str]) -> int:
-    from benchmarks.report import build_report
+    from benchmarks.reporting.build import build_report
 
     try:
         paths = build_report(args.output_dir, projection=args.latent_2d)
@@ -54,11 +54,20 @@ def _cmd_report(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace, extra: list[str]) -> int:
-    from benchmarks.reevaluate import evaluate_checkpoint
+    from benchmarks.execution.reevaluate import evaluate_checkpoint, evaluate_folder
+    from benchmarks.reporting.build import build_report
 
+    evaluation = parse_overrides(extra).get("evaluation")
     try:
-        metrics = evaluate_checkpoint(args.checkpoint, evaluation=parse_overrides(extra).get("evaluation"))
-    except FileNotFoundError as err:
+        if args.target.is_dir():
+            done, skipped = evaluate_folder(args.target, evaluation=evaluation, command=args.command_line)
+            paths = build_report(args.target)
+            print(f"re-evaluated {len(done)} run(s) from their checkpoints; report: {paths['html']}")
+            if skipped:
+                print(f"{len(skipped)} run(s) have no checkpoint and kept their results: {', '.join(skipped)}", file=sys.stderr)
+            return 0
+        metrics = evaluate_checkpoint(args.target, evaluation=evaluation)
+    except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(json.dumps(metrics, indent=1))
@@ -84,20 +93,18 @@ def _cmd_validate(args: argparse.Namespace, extra: list[str]) -> int:
     files = args.configs or sorted(CONFIG_DIR.glob("*.yaml"))
     for path in files:
         config = load_config(path)
-        from benchmarks.grid import expand_grid
-
         print(f"ok  {path}  ({len(expand_grid(config))} runs)")
     return 0
 
 
 def _cmd_ls(args: argparse.Namespace, extra: list[str]) -> int:
-    from benchmarks.metrics import METRICS
+    from benchmarks.evaluation.metrics import METRICS
     from datamodules import DATAMODULES
     from lightning_modules import MODELS
 
     print("datasets:", ", ".join(DATAMODULES.names()))
     print("models:  ", ", ".join(MODELS.names()))
-    print("metrics: ", ", ".join(METRICS.names()))
+    print("metrics: ", "; ".join(f"{m} ({', '.join(k.name for k in METRICS.get(m).keys)})" for m in METRICS.in_order()))
     print("configs: ", ", ".join(p.stem for p in sorted(CONFIG_DIR.glob("*.yaml"))))
     return 0
 
@@ -117,8 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("output_dir", type=Path, help="a benchmark's output folder (holding results/)")
     report.add_argument("--latent-2d", choices=("pca", "tsne"), default="pca", help="2-D map of the latent means")
     report.set_defaults(func=_cmd_report)
-    evaluate = sub.add_parser("evaluate", help="re-evaluate a trained run from its checkpoint (no training)")
-    evaluate.add_argument("checkpoint", type=Path, help="<output_dir>/checkpoints/<run_id>/last.ckpt (or best.ckpt)")
+    evaluate = sub.add_parser(
+        "evaluate", help="re-evaluate trained runs from their checkpoints (no training): one checkpoint, or a folder"
+    )
+    evaluate.add_argument(
+        "target", type=Path,
+        help="<output_dir>/checkpoints/<run_id>/last.ckpt (prints its metrics), or <output_dir> (rewrites its results "
+        "files and report)",
+    )  # fmt: skip
     evaluate.set_defaults(func=_cmd_evaluate)
     perf = sub.add_parser("perf", help="measure ms/step: hand-written loop vs aebench's Trainer path vs defaults")
     perf.add_argument("--output", type=Path, default=Path("reports/performance.md"))
@@ -153,9 +166,13 @@ def split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from benchmarks.execution.provenance import command_line
+
+    argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
-    rest, extra = split_overrides(sys.argv[1:] if argv is None else argv)
+    rest, extra = split_overrides(argv)
     args = parser.parse_args(rest)
+    args.command_line = command_line(argv)
     if extra and args.func not in (_cmd_run, _cmd_config_show, _cmd_evaluate):
         parser.error(f"config overrides are not accepted by this command: {' '.join(extra)}")
     try:

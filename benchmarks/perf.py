@@ -27,7 +27,7 @@ import torch
 from lightning.pytorch.callbacks import TQDMProgressBar
 from torch.utils.data import DataLoader, TensorDataset
 
-from benchmarks import provenance
+from benchmarks.execution import provenance
 from datamodules import DATAMODULES
 from lightning_modules import MODELS
 

@@ -1,7 +1,6 @@
-"""One LightningDataModule per dataset, shared by every model. Importing this package registers them all."""
+"""One LightningDataModule per dataset, shared by every model; ``DATAMODULES`` names them all."""
 
-from datamodules import digits, dsprites, torchvision_sets  # noqa: F401  (each module registers its DataModules)
-from datamodules.base import InMemoryDataModule, Split, TensorBatches
+from datamodules.base import InMemoryDataModule, Split, TensorBatches, seeded_permutation
 from datamodules.registry import DATAMODULES
 
-__all__ = ["DATAMODULES", "InMemoryDataModule", "Split", "TensorBatches"]
+__all__ = ["DATAMODULES", "InMemoryDataModule", "Split", "TensorBatches", "seeded_permutation"]

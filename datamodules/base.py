@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import lightning.pytorch as pl
 import torch
 from torch import Tensor
+
+
+def seeded_permutation(n: int, seed: int) -> Tensor:
+    """A random permutation of ``range(n)`` that depends only on ``seed`` (never on the global RNG).
+
+    Example:
+        >>> torch.equal(seeded_permutation(5, 3), seeded_permutation(5, 3))
+        True
+    """
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))
 
 
 class TensorBatches:
@@ -54,7 +65,7 @@ class TensorBatches:
     def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
         n, step = len(self.tensors[0]), self.batch_size * self.world_size
         if self.shuffle:
-            order = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed + self.epoch))
+            order = seeded_permutation(n, self.seed + self.epoch)
         else:
             order = torch.arange(n)
         self.epoch += 1
@@ -78,12 +89,12 @@ class Split:
 
 def split_indices(n: int, val_fraction: float, test_fraction: float, seed: int) -> tuple[Tensor, Tensor, Tensor]:
     """A seeded random partition of ``range(n)`` into train, val and test indices."""
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    order = seeded_permutation(n, seed)
     n_test, n_val = round(n * test_fraction), round(n * val_fraction)
     return order[n_test + n_val :], order[n_test : n_test + n_val], order[:n_test]
 
 
-class InMemoryDataModule(pl.LightningDataModule):
+class InMemoryDataModule(pl.LightningDataModule, ABC):
     """Base class: a subclass implements :meth:`load_splits`; batching and splits are shared.
 
     Attributes set by :meth:`setup`: ``train``, ``val``, ``test`` (each a :class:`Split`),
@@ -102,8 +113,9 @@ class InMemoryDataModule(pl.LightningDataModule):
         self.val: Split | None = None
         self.test: Split | None = None
 
+    @abstractmethod
     def load_splits(self) -> tuple[Split, Split, Split]:
-        raise NotImplementedError
+        """The train, val and test splits, loaded into memory."""
 
     def setup(self, stage: str | None = None) -> None:
         if self.train is None:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import torch
 
 from datamodules.base import InMemoryDataModule, Split, split_indices
-from datamodules.registry import DATAMODULES
 
 
-@DATAMODULES.register("digits")
 class DigitsDataModule(InMemoryDataModule):
     """sklearn's ``load_digits``: pixels 0–16 scaled to [0, 1], shape (1, 8, 8), 10 classes."""
 

@@ -23,8 +23,7 @@ import math
 import torch
 from torch import Tensor
 
-from datamodules.base import InMemoryDataModule, Split
-from datamodules.registry import DATAMODULES
+from datamodules.base import InMemoryDataModule, Split, seeded_permutation
 
 FACTOR_NAMES = ("shape", "scale", "orientation", "pos_x", "pos_y")
 FACTOR_SIZES = (3, 6, 40, 32, 32)
@@ -121,7 +120,6 @@ def render(classes: Tensor) -> Tensor:
     return images.reshape(-1, 1, IMAGE_SIZE, IMAGE_SIZE)
 
 
-@DATAMODULES.register("dsprites")
 class DSpritesDataModule(InMemoryDataModule):
     """Disjoint random subsets of dSprites (drawn without replacement by ``split_seed``); labels are the (N, 5) classes.
 
@@ -151,7 +149,7 @@ class DSpritesDataModule(InMemoryDataModule):
         self.n_train, self.n_val, self.n_test = n_train, n_val, n_test
 
     def load_splits(self) -> tuple[Split, Split, Split]:
-        order = torch.randperm(NUM_IMAGES, generator=torch.Generator().manual_seed(self.split_seed))
+        order = seeded_permutation(NUM_IMAGES, self.split_seed)
         parts = order[: self.n_train + self.n_val + self.n_test].split([self.n_train, self.n_val, self.n_test])
         return tuple(Split(render(c), c) for c in map(index_to_factors, parts))  # type: ignore[return-value]
 

@@ -1,7 +1,24 @@
-"""The registry of datasets: ``DATAMODULES.get("digits")`` is the DataModule class for that name."""
+"""The registry of datasets: ``DATAMODULES.get("digits")`` is the DataModule class for that name.
 
-import lightning.pytorch as pl
+Every dataset is listed here, explicitly; a test fails if a module of this package defines a concrete
+DataModule that is missing from the list.
+"""
 
-from benchmarks.registry import Registry
+from aebench_registry import Registry
+from datamodules.base import InMemoryDataModule
+from datamodules.digits import DigitsDataModule
+from datamodules.dsprites import DSpritesDataModule
+from datamodules.torchvision_sets import (
+    CelebADataModule,
+    CIFAR10DataModule,
+    FashionMNISTDataModule,
+    MNISTDataModule,
+)
 
-DATAMODULES: Registry[type[pl.LightningDataModule]] = Registry("dataset", base=pl.LightningDataModule)
+DATAMODULES: Registry[type[InMemoryDataModule]] = Registry("dataset", base=InMemoryDataModule)
+DATAMODULES.add("digits", DigitsDataModule)
+DATAMODULES.add("dsprites", DSpritesDataModule)
+DATAMODULES.add("mnist", MNISTDataModule)
+DATAMODULES.add("fashion_mnist", FashionMNISTDataModule)
+DATAMODULES.add("cifar10", CIFAR10DataModule)
+DATAMODULES.add("celeba", CelebADataModule)

@@ -11,6 +11,7 @@ val is a ``val_fraction`` of the official train split (CelebA: its official vali
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from pathlib import Path
 from typing import ClassVar
 
@@ -19,8 +20,7 @@ from torch import Tensor
 from torchvision import datasets, transforms
 from torchvision.datasets import VisionDataset
 
-from datamodules.base import InMemoryDataModule, Split
-from datamodules.registry import DATAMODULES
+from datamodules.base import InMemoryDataModule, Split, seeded_permutation
 
 
 #: what :meth:`TorchvisionDataModule._validation` returns: the seeded order of the train samples left for
@@ -46,9 +46,13 @@ class TorchvisionDataModule(InMemoryDataModule):
     :meth:`_construct` (the torchvision dataset of one split), :meth:`_validation` and :meth:`_to_split`.
     """
 
-    dataset_cls: ClassVar[type[VisionDataset]]
     folder: ClassVar[str]  # torchvision's directory under root
     files: ClassVar[tuple[str, ...]]  # what has to be in it
+
+    @property
+    @abstractmethod
+    def dataset_cls(self) -> type[VisionDataset]:
+        """The torchvision dataset class (a subclass sets it as a class attribute)."""
 
     def __init__(
         self,
@@ -67,14 +71,17 @@ class TorchvisionDataModule(InMemoryDataModule):
         self.n_train = n_train
         self.n_test = n_test
 
+    @abstractmethod
     def _construct(self, split: str) -> VisionDataset:
-        raise NotImplementedError
+        """The torchvision dataset of one official split."""
 
+    @abstractmethod
     def _validation(self, train_set: VisionDataset) -> _TrainVal:
-        raise NotImplementedError
+        """The seeded order of the train samples left for training, and the validation split."""
 
+    @abstractmethod
     def _to_split(self, dataset: VisionDataset, idx: Tensor) -> Split:
-        raise NotImplementedError
+        """The samples ``idx`` of ``dataset`` as an in-memory :class:`Split`."""
 
     def _open(self, split: str) -> VisionDataset:
         """The torchvision dataset of ``split`` ("train", "valid" or "test"); missing files become a clear error."""
@@ -91,7 +98,7 @@ class TorchvisionDataModule(InMemoryDataModule):
             ) from err
 
     def _permutation(self, n: int) -> Tensor:
-        return torch.randperm(n, generator=torch.Generator().manual_seed(self.split_seed))
+        return seeded_permutation(n, self.split_seed)
 
     def prepare_data(self) -> None:
         """Download once per node (Lightning calls this before ``setup`` on every rank) when ``download`` is set."""
@@ -150,7 +157,6 @@ _MNIST_FILES = (
 )  # fmt: skip
 
 
-@DATAMODULES.register("mnist")
 class MNISTDataModule(ArrayDataModule):
     """MNIST handwritten digits: (1, 28, 28), 10 classes, 60,000 train / 10,000 test."""
 
@@ -159,7 +165,6 @@ class MNISTDataModule(ArrayDataModule):
     files = _MNIST_FILES
 
 
-@DATAMODULES.register("fashion_mnist")
 class FashionMNISTDataModule(ArrayDataModule):
     """Fashion-MNIST clothing images: (1, 28, 28), 10 classes, 60,000 train / 10,000 test."""
 
@@ -168,7 +173,6 @@ class FashionMNISTDataModule(ArrayDataModule):
     files = _MNIST_FILES
 
 
-@DATAMODULES.register("cifar10")
 class CIFAR10DataModule(ArrayDataModule):
     """CIFAR-10 natural images: (3, 32, 32), 10 classes, 50,000 train / 10,000 test."""
 
@@ -177,7 +181,6 @@ class CIFAR10DataModule(ArrayDataModule):
     files = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch", "batches.meta")
 
 
-@DATAMODULES.register("celeba")
 class CelebADataModule(TorchvisionDataModule):
     """Aligned CelebA faces labelled by their 40 binary attributes (long, (N, 40)); official train/valid/test split.
 

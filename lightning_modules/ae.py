@@ -5,15 +5,13 @@ from __future__ import annotations
 from torch import Tensor
 
 from lightning_modules.base import AutoencoderModule
-from lightning_modules.registry import MODELS
 
 
-@MODELS.register("ae")
 class AE(AutoencoderModule):
     """Minimises −log p(x | z = enc(x)); there is no prior and no KL (logged as 0)."""
 
     variational = False
 
     def loss_terms(self, x: Tensor) -> dict[str, Tensor]:
-        recon = -self.likelihood.log_prob(x, self.decode(self.encode(x).mean)).mean()
+        recon = -self.log_likelihood(x, self.encode(x).mean).mean()
         return {"loss": recon, "recon": recon, "kl": recon.new_zeros(())}

@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 import lightning.pytorch as pl
 import torch
 from torch import Tensor
 
+from lightning_modules.interface import Prior
 from lightning_modules.likelihoods import make_likelihood
 from lightning_modules.networks import build_decoder, build_encoder
 from lightning_modules.posterior import Posterior
+from lightning_modules.priors import StandardNormal
 
 
-class AutoencoderModule(pl.LightningModule):
+class AutoencoderModule(pl.LightningModule, ABC):
     """Encoder, decoder and likelihood shared by AE, VAE and β-VAE; only :meth:`loss_terms` differs.
 
-    The harness talks to every model through ``encode``, ``decode``, ``reconstruct`` and ``sample``.
-    Epoch means of the loss terms are logged once per epoch (no per-step ``self.log``: it costs more
-    than a step of these small models, see DESIGN.md).
+    The harness talks to every model through the interface of :mod:`lightning_modules.interface`:
+    ``encode``, ``decode``, ``log_likelihood`` and ``prior`` (N(0, I) for the variational models, None for
+    the AE). Epoch means of the loss terms are logged once per epoch (no per-step ``self.log``: it costs
+    more than a step of these small models, see DESIGN.md).
     """
 
     variational = False  # does ``encode`` return a distribution (mean and log-variance)?
+    prior: Prior | None = None
 
     def __init__(
         self,
@@ -40,6 +45,7 @@ class AutoencoderModule(pl.LightningModule):
         enc_out = 2 * latent_dim if self.variational else latent_dim
         self.encoder = build_encoder(self.image_shape, enc_out, hidden)
         self.decoder = build_decoder(latent_dim, self.image_shape, hidden)
+        self.prior = StandardNormal(latent_dim) if self.variational else None
         self._sums: dict[str, Tensor] = {}
         self._count = 0
 
@@ -52,24 +58,17 @@ class AutoencoderModule(pl.LightningModule):
         return Posterior(mean, logvar)
 
     def decode(self, z: Tensor) -> Tensor:
-        """Raw decoder output (logits or means); ``likelihood.mean`` turns it into images."""
-        return self.decoder(z)
+        """Mean images (B, C, H, W) of codes ``z`` (B, D)."""
+        return self.likelihood.mean(self.decoder(z))
 
-    @torch.no_grad()
-    def reconstruct(self, x: Tensor) -> Tensor:
-        """Mean image decoded from the posterior mean (the code, for the AE)."""
-        return self.likelihood.mean(self.decode(self.encode(x).mean))
-
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """Decode ``n`` draws from N(0, I) to mean images (for the AE this shows the missing prior)."""
-        z = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
-        return self.likelihood.mean(self.decode(z))
+    def log_likelihood(self, x: Tensor, z: Tensor) -> Tensor:
+        """log p(x | z) per image, (B,) nats, under the configured likelihood."""
+        return self.likelihood.log_prob(x, self.decoder(z))
 
     # -- the loss ------------------------------------------------------------------------------
+    @abstractmethod
     def loss_terms(self, x: Tensor) -> dict[str, Tensor]:
         """Batch means of ``loss`` (what is minimised), ``recon`` (−log p(x|z)) and ``kl``."""
-        raise NotImplementedError
 
     # -- Lightning steps -----------------------------------------------------------------------
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:

@@ -6,11 +6,9 @@ from collections.abc import Sequence
 
 from torch import Tensor
 
-from lightning_modules.registry import MODELS
 from lightning_modules.vae import VAE
 
 
-@MODELS.register("beta_vae")
 class BetaVAE(VAE):
     """Loss = recon + β·KL, or recon + γ·|KL − C| with C annealed linearly to ``capacity_max`` nats.
 

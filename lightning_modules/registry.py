@@ -1,7 +1,17 @@
-"""The registry of models: ``MODELS.get("vae")`` is the LightningModule class for that name."""
+"""The registry of models: ``MODELS.get("vae")`` is the LightningModule class for that name.
+
+Every model is listed here, explicitly; a test fails if a module of this package defines a concrete
+LightningModule that is missing from the list.
+"""
 
 import lightning.pytorch as pl
 
-from benchmarks.registry import Registry
+from aebench_registry import Registry
+from lightning_modules.ae import AE
+from lightning_modules.beta_vae import BetaVAE
+from lightning_modules.vae import VAE
 
 MODELS: Registry[type[pl.LightningModule]] = Registry("model", base=pl.LightningModule)
+MODELS.add("ae", AE)
+MODELS.add("vae", VAE)
+MODELS.add("beta_vae", BetaVAE)

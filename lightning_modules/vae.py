@@ -5,10 +5,8 @@ from __future__ import annotations
 from torch import Tensor
 
 from lightning_modules.base import AutoencoderModule
-from lightning_modules.registry import MODELS
 
 
-@MODELS.register("vae")
 class VAE(AutoencoderModule):
     """Minimises −ELBO = −E_q[log p(x|z)] + KL(q(z|x) ‖ N(0, I)), one reparameterised sample per image."""
 
@@ -20,6 +18,6 @@ class VAE(AutoencoderModule):
 
     def loss_terms(self, x: Tensor) -> dict[str, Tensor]:
         q = self.encode(x)
-        recon = -self.likelihood.log_prob(x, self.decode(q.rsample())).mean()
-        kl = q.kl_per_dim().sum(1).mean()
+        recon = -self.log_likelihood(x, q.rsample()).mean()
+        kl = self.prior.kl_per_dim(q).sum(1).mean()  # type: ignore[union-attr]
         return {"loss": recon + self.kl_weighted(kl), "recon": recon, "kl": kl}

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from scipy import stats
 
-from benchmarks.claims import (
+from benchmarks.reporting.claims import (
     AE,
     CLAIMS,
     CONTRADICTED,

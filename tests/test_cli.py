@@ -37,7 +37,7 @@ def test_report_rebuilds_from_results_without_training(tiny_config_file: Path, c
     out_dir = tiny_config_file.parent / "out"
     before = (out_dir / "table.csv").read_text()
     (out_dir / "table.csv").unlink()
-    monkeypatch.setattr("benchmarks.train.fit", lambda *a, **k: pytest.fail("report must not train"))
+    monkeypatch.setattr("benchmarks.execution.runner.fit", lambda *a, **k: pytest.fail("report must not train"))
     stale = json.loads(next((out_dir / "results").glob("digits-vae-*.json")).read_text())
     stale.update(run_id="digits-old_vae-seed0-0000000000", label="old_vae")  # a run of an earlier config
     (out_dir / "results" / f"{stale['run_id']}.json").write_text(json.dumps(stale))

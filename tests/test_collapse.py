@@ -4,7 +4,8 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
-from benchmarks.metrics.collapse import ActiveUnits, KLPerDim, collapsed_dims
+from benchmarks.evaluation.metrics.active_units import ActiveUnits
+from benchmarks.evaluation.metrics.kl import KLPerDim, collapsed_dims
 
 
 def _means_with_active_dims(active: list[int], n: int = 600, d: int = 8, seed: int = 0) -> torch.Tensor:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.report import build_report
+from benchmarks.reporting.build import build_report
 
 REPORTS = Path(__file__).resolve().parent.parent / "reports"
 COMMITTED = sorted(p.parent for p in REPORTS.glob("*/meta.json"))

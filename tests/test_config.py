@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from benchmarks.config import CONFIG_DIR, ConfigError, load_config, parse_overrides
-from benchmarks.grid import BaselineSpec, RunSpec, expand_grid
+from benchmarks.config import BaselineSpec, RunSpec, expand_grid
 
 from .conftest import TINY_CONFIG
 
@@ -58,11 +58,22 @@ def test_sweep_expands_to_labelled_rows_and_run_ids_are_stable(tmp_path: Path) -
     assert [r.model.hparams["beta"] for r in runs] == [1.0, 1.0, 4.0, 4.0]
     assert len({r.run_id for r in runs}) == 4
     assert [r.run_id for r in runs] == [r.run_id for r in _split(expand_grid(config))[0]]  # stable across loads
-    assert [(b.name, b.seed, b.n_components) for b in baselines] == [("pca", 0, 8), ("pca", 1, 8), ("pixels", 0, 8), ("pixels", 1, 8)]
+    assert [(b.name, b.seed, b.n_components) for b in baselines] == [("pca", 0, 8), ("pca", 1, 8), ("pixels", 0, 0), ("pixels", 1, 0)]
     changed = _load(tmp_path, models=[{"name": "beta_vae", "sweep": {"beta": [1.0, 4.0]}}], seeds=[0, 1], trainer={"max_epochs": 3})
     changed_runs, changed_baselines = _split(expand_grid(changed))
     assert not {r.run_id for r in runs} & {r.run_id for r in changed_runs}  # a different budget is a different run
     assert [b.run_id for b in baselines] == [b.run_id for b in changed_baselines]  # baselines are not trained
+    evaluation = _load(tmp_path, models=[{"name": "beta_vae", "sweep": {"beta": [1.0, 4.0]}}], seeds=[0, 1],
+                       evaluation={"iwae_k": 7, "fid_samples": 50})  # fmt: skip
+    same_runs, same_baselines = _split(expand_grid(evaluation))
+    assert [r.run_id for r in same_runs + same_baselines] == [r.run_id for r in runs + baselines]  # evaluation is not identity
+
+
+def test_unknown_metric_in_the_selection_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"evaluation.metrics\[1\]: unknown metric 'nll_iwea'; did you mean 'nll_iwae'"):
+        _load(tmp_path, evaluation={"metrics": ["recon_mse", "nll_iwea"]})
+    assert _load(tmp_path, evaluation={"metrics": ["probe_acc", "recon_mse"]}).evaluation.selected_metrics() == [
+        "recon_mse", "probe_acc"]  # registry order, whatever the order written
 
 
 def _split(grid: list) -> tuple[list[RunSpec], list[BaselineSpec]]:

@@ -18,7 +18,7 @@ from datamodules.dsprites import (
     render,
     sample_factors,
 )
-from datamodules.registry import DATAMODULES
+from datamodules import DATAMODULES
 
 SIZES = torch.tensor(FACTOR_SIZES)
 

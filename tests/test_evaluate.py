@@ -1,4 +1,5 @@
-"""The evaluation pipeline: constructed cases for the interpolation measure, and consistency across metrics."""
+"""The evaluation loop: constructed cases for the interpolation measure, consistency across metrics, baselines
+through the same loop, and what the registry decides (n/a, undeclared keys, selection)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,13 @@ import torch
 from torch import nn
 
 from benchmarks.config import EvaluationConfig
-from benchmarks.evaluate import EvalContext, evaluate, evaluate_baseline, interp_path_ratio
+from benchmarks.evaluation.baselines import BASELINES
+from benchmarks.evaluation.evaluate import evaluate, evaluation_identity, is_current
+from benchmarks.evaluation.inputs import EvalContext, EvalInputs
+from benchmarks.evaluation.metrics import METRICS, Key, Metric
+from benchmarks.evaluation.metrics.interp_path_ratio import InterpPathRatio
 from datamodules import DATAMODULES
-from lightning_modules import MODELS
+from lightning_modules import MODELS, Posterior
 
 
 @pytest.fixture(scope="module")
@@ -22,25 +27,32 @@ def context() -> EvalContext:
     return EvalContext.build(dm, "digits", config)
 
 
-def _gaussian_ae_with_decoder(decoder: nn.Module, latent_dim: int) -> nn.Module:
-    model = MODELS.get("ae")((1, 8, 8), latent_dim=latent_dim, likelihood="gaussian")
-    model.decoder = nn.Sequential(decoder, nn.Unflatten(1, (1, 8, 8)))
-    return model
+class DecoderOnly:
+    """A deterministic "model" whose decoder is any function of the code: what interp_path_ratio reads."""
+
+    prior = None
+
+    def __init__(self, decoder: nn.Module) -> None:
+        self.decoder = decoder
+        self.projection = torch.randn(64, 4, generator=torch.Generator().manual_seed(0)) / 2
+
+    def encode(self, x: torch.Tensor) -> Posterior:
+        return Posterior(x.flatten(1) @ self.projection)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z).reshape(len(z), 1, 8, 8)
 
 
-def test_interp_path_ratio_is_one_for_a_linear_decoder_and_larger_for_a_wiggly_one() -> None:
-    torch.manual_seed(0)
-    codes = torch.randn(50, 4)
-    linear = _gaussian_ae_with_decoder(nn.Linear(4, 64), 4)
-    gen = torch.Generator().manual_seed(0)
-    assert interp_path_ratio(linear, codes, gen, 100) == pytest.approx(1.0, abs=1e-5)
+def test_interp_path_ratio_is_one_for_a_linear_decoder_and_larger_for_a_wiggly_one(context: EvalContext) -> None:
+    linear = EvalInputs(DecoderOnly(nn.Linear(4, 64)), context, seed=0)
+    assert InterpPathRatio().compute(linear)["interp_path_ratio"] == pytest.approx(1.0, abs=1e-5)
 
     class Wiggle(nn.Module):
         def forward(self, z: torch.Tensor) -> torch.Tensor:
             return torch.sin(6 * z).repeat(1, 16)
 
-    ratio = interp_path_ratio(_gaussian_ae_with_decoder(Wiggle(), 4), codes, gen, 100)
-    assert ratio > 1.5
+    wiggly = EvalInputs(DecoderOnly(Wiggle()), context, seed=0)
+    assert InterpPathRatio().compute(wiggly)["interp_path_ratio"] > 1.5
 
 
 def _train(name: str, dm, steps: int = 150) -> nn.Module:
@@ -57,7 +69,8 @@ def _train(name: str, dm, steps: int = 150) -> nn.Module:
 
 
 def test_vae_metrics_are_mutually_consistent(context: EvalContext) -> None:
-    metrics, figure = evaluate(_train("vae", context.datamodule), context, seed=0)
+    result = evaluate(_train("vae", context.datamodule), context, seed=0)
+    metrics, figure = result.metrics, result.figure
     assert metrics["kl_total"] == pytest.approx(sum(metrics["kl_per_dim"]))
     assert 0 <= metrics["collapsed_dims"] <= 4 and 0 <= metrics["active_units"] <= 4
     assert -1e-6 <= metrics["mutual_info"] <= math.log(len(context.datamodule.test)) + 1e-9
@@ -69,21 +82,61 @@ def test_vae_metrics_are_mutually_consistent(context: EvalContext) -> None:
     assert sorted(figure["traversal_dims"].tolist()) == [0, 1, 2, 3]
     kl = torch.tensor(metrics["kl_per_dim"])
     assert torch.equal(torch.as_tensor(figure["traversal_dims"]), kl.argsort(descending=True))
+    assert set(result.seconds) == {name for name in METRICS.in_order()}  # every metric applies to a VAE
 
 
-def test_ae_has_no_posterior_metrics_and_shares_the_data_floor(context: EvalContext) -> None:
-    metrics, figure = evaluate(_train("ae", context.datamodule), context, seed=0)
-    assert not {"kl_total", "elbo", "nll_iwae", "mutual_info", "active_units"} & set(metrics)
-    assert {"fid_prior", "fid_gauss", "fid_gmm", "recon_mse", "probe_acc"} <= set(metrics)
-    assert {"samples_prior", "samples_gauss", "samples_gmm"} <= set(figure)
-    baseline, _ = evaluate_baseline("pixels", context, n_components=4, seed=0)
-    assert baseline["fid_data"] == metrics["fid_data"]  # computed once per seed, shared by every row
+def test_ae_gets_n_a_for_what_needs_a_posterior_and_shares_the_data_floor(context: EvalContext) -> None:
+    ae = evaluate(_train("ae", context.datamodule), context, seed=0)
+    assert not {"kl_total", "elbo", "nll_iwae", "mutual_info", "active_units"} & set(ae.metrics)
+    assert {"fid_prior", "fid_gauss", "fid_gmm", "recon_mse", "probe_acc"} <= set(ae.metrics)
+    assert {"samples_prior", "samples_gauss", "samples_gmm"} <= set(ae.figure)
+    pixels = BASELINES["pixels"](context.datamodule.train.images, 0, seed=0)
+    baseline = evaluate(pixels, context, seed=0)
+    assert set(baseline.metrics) == {"fid_data", "probe_acc"} and baseline.figure == {}  # no decoder, no prior
+    assert baseline.metrics["fid_data"] == ae.metrics["fid_data"]  # computed once per seed, shared by every row
 
 
-def test_full_rank_pca_baseline_reconstructs_exactly(context: EvalContext) -> None:
-    metrics, _ = evaluate_baseline("pca", context, n_components=64, seed=0)
+def test_full_rank_pca_baseline_reconstructs_exactly_through_the_same_loop(context: EvalContext) -> None:
+    pca = BASELINES["pca"](context.datamodule.train.images, 64, seed=0)
+    metrics = evaluate(pca, context, seed=0).metrics
     assert metrics["recon_mse"] < 1e-10
     assert metrics["fid_recon"] == pytest.approx(0.0, abs=1e-3)
+    assert "fid_prior" in metrics and "elbo" not in metrics  # a prior to sample (PPCA), no likelihood bound
+
+
+def test_metric_values_do_not_depend_on_which_other_metrics_ran(context: EvalContext) -> None:
+    model = _train("vae", context.datamodule, steps=40)
+    full = evaluate(model, context, seed=3).metrics
+    alone = EvalContext.build(context.datamodule, "digits", EvaluationConfig(iwae_k=200, metrics=["nll_iwae", "mutual_info"]))
+    subset = evaluate(model, alone, seed=3).metrics
+    assert set(subset) == {"nll_iwae", "mutual_info"}
+    assert subset["nll_iwae"] == full["nll_iwae"] and subset["mutual_info"] == full["mutual_info"]
+
+
+def test_a_metric_writing_an_undeclared_key_is_refused(context: EvalContext) -> None:
+    class Sloppy(Metric):
+        name = "sloppy"
+        keys = (Key("sloppy", None, "declared"),)
+
+        def compute(self, inputs: EvalInputs) -> dict[str, float]:
+            return {"sloppy": 1.0, "surprise": 2.0}
+
+    with METRICS.added("sloppy", Sloppy):
+        only = EvalContext.build(context.datamodule, "digits", EvaluationConfig(metrics=["sloppy"]))
+        with pytest.raises(ValueError, match=r"undeclared result keys \['surprise'\]"):
+            evaluate(_train("ae", context.datamodule, steps=1), only, seed=0)
+
+
+def test_evaluation_identity_tracks_only_the_settings_that_applied_metrics_read() -> None:
+    base = EvaluationConfig()
+    ae_identity = evaluation_identity(base, ["recon_mse", "fid_samples", "probe_acc"])
+    vae_identity = evaluation_identity(base, ["recon_mse", "nll_iwae"])
+    other_k = EvaluationConfig(iwae_k=100)
+    assert is_current({"eval_identity": ae_identity}, other_k)  # the AE reads no iwae_k
+    assert not is_current({"eval_identity": vae_identity}, other_k)
+    assert not is_current({"eval_identity": ae_identity}, EvaluationConfig(fid_samples=50))
+    assert not is_current({"eval_identity": ae_identity}, EvaluationConfig(metrics=["recon_mse"]))  # another selection
+    assert not is_current({}, base)  # a record without an identity is re-evaluated
 
 
 def test_multi_factor_dataset_gets_a_probe_per_factor_and_their_mean() -> None:
@@ -92,7 +145,8 @@ def test_multi_factor_dataset_gets_a_probe_per_factor_and_their_mean() -> None:
     dm.setup()
     context = EvalContext.build(dm, "dsprites", EvaluationConfig(iwae_k=4, samplers=["prior"]))
     torch.manual_seed(0)
-    metrics, figure = evaluate(MODELS.get("vae")(dm.image_shape, latent_dim=4), context, seed=0)
+    result = evaluate(MODELS.get("vae")(dm.image_shape, latent_dim=4), context, seed=0)
+    metrics, figure = result.metrics, result.figure
     factors = {f"probe_acc_{name}": metrics[f"probe_acc_{name}"] for name in dm.label_names}
     assert len(factors) == 5 and all(0.0 <= v <= 1.0 for v in factors.values())
     assert metrics["probe_acc"] == pytest.approx(sum(factors.values()) / 5)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-import benchmarks.features as features
-from benchmarks.features import INCEPTION_WEIGHTS, get_feature_extractor
+import benchmarks.evaluation.features as features
+from benchmarks.evaluation.features import INCEPTION_WEIGHTS, get_feature_extractor
 from datamodules import DATAMODULES
 
 

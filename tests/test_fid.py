@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
 from scipy import linalg
 from torch import nn
+from torchmetrics.image.fid import _compute_fid
 
-from benchmarks.metrics.fid import FIDScorer, _frechet_distance
+from benchmarks.evaluation.fid_scorer import FIDScorer, NonFiniteInputError, _frechet_distance
 
 
 class Flatten(nn.Flatten):
@@ -77,8 +80,9 @@ def test_reused_scorer_equals_fresh_scorers():
         fresh = FIDScorer(Flatten(4), real, batch_size=128, kid_subsets=5)
         assert fid == pytest.approx(fresh.fid(fake), rel=1e-12)
         assert kid == pytest.approx(fresh.kid(fake), rel=1e-12)
-        both = fresh.fid_and_kid(fake)
-        assert both[0] == pytest.approx(fid, rel=1e-12) and both[1] == pytest.approx(kid, rel=1e-12)
+        features = fresh.features(fake)  # one extraction, both scores
+        assert fresh.fid_of_features(features) == pytest.approx(fid, rel=1e-12)
+        assert fresh.kid_of_features(features) == pytest.approx(kid, rel=1e-12)
 
 
 def test_kid_is_near_zero_for_one_distribution_and_grows_with_a_mean_shift():
@@ -89,3 +93,34 @@ def test_kid_is_near_zero_for_one_distribution_and_grows_with_a_mean_shift():
     shifted = [scorer.kid(correlated(800, 6, seed=6, shift=s))[0] for s in (0.25, 0.5, 1.0)]
     assert shifted[0] > mean + 3 * std  # the smallest shift is already clearly detected
     assert shifted[0] < shifted[1] < shifted[2]
+
+
+def test_rank_deficient_real_covariance_with_repeated_columns_matches_scipy():
+    """Real features whose 8 independent columns each repeat 8 times (a 64-d covariance of rank 8).
+
+    torchmetrics' ``_compute_fid`` takes ``eigvals(Σ1 Σ2)`` of this product and raises ``_LinAlgError``; the
+    symmetric form gives scipy's ``sqrtm`` value (scipy may warn that the matrix is singular).
+    """
+    real = correlated(2000, 8, seed=7).reshape(2000, 8).repeat_interleave(8, dim=1).reshape(2000, 1, 1, 64)
+    fake = correlated(1500, 64, seed=8, shift=0.2)
+    flat_real, flat_fake = real.reshape(2000, 64), fake.reshape(1500, 64)
+    assert np.linalg.matrix_rank(np.cov(flat_real.numpy(), rowvar=False)) == 8
+    with pytest.raises(torch.linalg.LinAlgError):
+        _compute_fid(flat_real.mean(0), torch.cov(flat_real.T), flat_fake.mean(0), torch.cov(flat_fake.T))
+    scorer = FIDScorer(Flatten(64), real, batch_size=512)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = scipy_fid(flat_real.numpy(), flat_fake.numpy())
+    assert expected > 1.0
+    assert scorer.fid(fake) == pytest.approx(expected, rel=1e-6)
+    assert scorer.fid(real) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_non_finite_images_or_features_raise_a_clear_error_instead_of_reaching_linear_algebra():
+    scorer = FIDScorer(Flatten(4), correlated(200, 4, seed=9))
+    bad = correlated(200, 4, seed=10)
+    bad[3, 0, 0, 1] = float("nan")
+    with pytest.raises(NonFiniteInputError, match="non-finite"):
+        scorer.fid(bad)
+    with pytest.raises(NonFiniteInputError, match="non-finite"):
+        _frechet_distance(torch.zeros(2), torch.eye(2) * float("inf"), torch.zeros(2), torch.eye(2))

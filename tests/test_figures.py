@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmarks.figures import FIGURES, FigureData, _tile, draw_figures, kl_bars
-from benchmarks.report import load_outputs
+from benchmarks.reporting.figures import FIGURES, FigureData, _tile, draw_figures, kl_bars
+from benchmarks.reporting.build import load_outputs
 from tests.test_report import write_mock_benchmark
 
 IMAGE_FIGURES = {"reconstructions", "samples", "interpolations", "traversals", "latent_2d"}
@@ -87,7 +87,7 @@ def test_kl_bars_rank_dims_within_each_seed_before_averaging() -> None:
 
 def test_latent_projections_keep_separated_clusters_apart() -> None:
     """Both 2-D maps of the latent means keep three well-separated clusters separated (and are seeded)."""
-    from benchmarks.figures import project_2d
+    from benchmarks.reporting.figures import project_2d
 
     rng = np.random.default_rng(0)
     centres = rng.normal(scale=10, size=(3, 6))

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import pkgutil
+import re
+from pathlib import Path
+
+import lightning.pytorch as pl
 import pytest
 import torch
 
 from datamodules import DATAMODULES
-from lightning_modules import MODELS, Posterior
+from lightning_modules import MODELS, Posterior, missing_interface
 from lightning_modules.posterior import standard_normal_log_prob
 
 SHAPES = [(1, 8, 8), (1, 28, 28), (3, 32, 32), (1, 64, 64)]
@@ -25,12 +32,15 @@ def test_interface_shapes_and_gradients(name: str, shape: tuple[int, int, int]) 
     torch.manual_seed(0)
     model = MODELS.get(name)(shape, latent_dim=3)
     x = torch.rand(4, *shape)
+    assert missing_interface(type(model)) == []
     q = model.encode(x)
-    assert q.mean.shape == (4, 3) and q.is_stochastic == model.variational
-    assert model.decode(q.mean).shape == (4, *shape)
-    recon, samples = model.reconstruct(x), model.sample(5)
-    assert recon.shape == (4, *shape) and samples.shape == (5, *shape)
-    assert 0 <= recon.min() and recon.max() <= 1  # Bernoulli means
+    assert q.mean.shape == (4, 3) and q.is_stochastic == (model.prior is not None)
+    recon = model.decode(q.mean)
+    assert recon.shape == (4, *shape) and 0 <= recon.min() and recon.max() <= 1  # Bernoulli means
+    assert model.log_likelihood(x, q.mean).shape == (4,)
+    if model.prior is not None:
+        z = model.prior.sample(5, torch.Generator().manual_seed(0))
+        assert model.decode(z).shape == (5, *shape) and model.prior.log_prob(z).shape == (5,)
     terms = model.loss_terms(x)
     terms["loss"].backward()
     assert all(torch.isfinite(v) for v in terms.values())
@@ -97,12 +107,51 @@ def test_capacity_variant_follows_burgess_formula(digits) -> None:
     torch.testing.assert_close(model.kl_weighted(kl), torch.tensor(300.0))  # γ·|KL − 0|
 
 
-def test_ae_has_no_posterior_and_samples_from_standard_normal() -> None:
+def test_ae_has_no_posterior_distribution_and_no_prior() -> None:
     model = MODELS.get("ae")((1, 8, 8), latent_dim=2)
     q = model.encode(torch.rand(2, 1, 8, 8))
-    assert not q.is_stochastic
+    assert not q.is_stochastic and model.prior is None
     with pytest.raises(ValueError, match="no posterior"):
         q.kl_per_dim()
-    a = model.sample(3, generator=torch.Generator().manual_seed(5))
-    b = model.sample(3, generator=torch.Generator().manual_seed(5))
-    torch.testing.assert_close(a, b)
+
+
+def test_the_interface_check_names_what_a_class_lacks() -> None:
+    class Half(torch.nn.Module):
+        def encode(self, x): ...
+
+    assert missing_interface(Half) == ["decode", "log_likelihood", "prior"]
+
+
+def _defined_classes(package: str, base: type) -> list[type]:
+    """Concrete subclasses of ``base`` defined in the modules of ``package`` (abstract bases left out)."""
+    found = []
+    for info in pkgutil.walk_packages(importlib.import_module(package).__path__, f"{package}."):
+        module = importlib.import_module(info.name)
+        found += [
+            obj for _, obj in inspect.getmembers(module, inspect.isclass)
+            if obj.__module__ == module.__name__ and issubclass(obj, base) and not inspect.isabstract(obj)
+        ]  # fmt: skip
+    return found
+
+
+@pytest.mark.parametrize(
+    ("package", "base", "registry"),
+    [("lightning_modules", pl.LightningModule, MODELS), ("datamodules", pl.LightningDataModule, DATAMODULES)],
+)
+def test_every_model_and_dataset_class_is_registered(package: str, base: type, registry) -> None:
+    classes = _defined_classes(package, base)
+    assert classes, f"no {base.__name__} found under {package}/"
+    unregistered = [cls.__name__ for cls in classes if cls not in registry.values()]
+    assert not unregistered, f"defined under {package}/ but missing from its registry: {unregistered}"
+
+
+def test_models_and_data_do_not_import_the_harness() -> None:
+    root = Path(__file__).resolve().parent.parent
+    offenders = [
+        f"{path.relative_to(root)}:{n}"
+        for folder in ("datamodules", "lightning_modules")
+        for path in sorted((root / folder).rglob("*.py"))
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if re.match(r"\s*(from|import) benchmarks\b", line)
+    ]
+    assert not offenders

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from benchmarks.metrics.mutual_info import _mutual_info, mi_upper_bound, mutual_info
+from benchmarks.evaluation.metrics.mutual_info import _mutual_info, mi_upper_bound, mutual_info
 
 N = 4000  # log N = 8.29, far above the informations tested below
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks.metrics.probe import _select_c, linear_probe, probe_per_column
+from benchmarks.evaluation.metrics.probe import _select_c, linear_probe, probe_per_column
 
 
 def _separable(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

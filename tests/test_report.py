@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from benchmarks.artifacts import save_npz_atomic
-from benchmarks.report import build_report, load_outputs
-from benchmarks.results import write_json_atomic
+from benchmarks.execution.store import save_npz_atomic
+from benchmarks.reporting.build import build_report, load_outputs
+from benchmarks.execution.store import write_json_atomic
 
 SEEDS = (0, 1, 2)
 BETAS = (0.5, 4.0, 16.0)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
-import benchmarks.runner
+import benchmarks.execution.runner
 from benchmarks.cli import main
-from benchmarks.reevaluate import evaluate_checkpoint
+from benchmarks.execution.reevaluate import evaluate_checkpoint
 
 
 class Killed(BaseException):
@@ -45,7 +46,7 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_interrupted_benchmark_finishes_only_what_is_missing(tmp_path: Path, uninterrupted: Path, monkeypatch) -> None:
     config = _config(tmp_path, "out")
-    real_execute = benchmarks.runner.execute
+    real_execute = benchmarks.execution.runner.execute
     calls: list[str] = []
     killed: list[str] = []
 
@@ -56,7 +57,7 @@ def test_interrupted_benchmark_finishes_only_what_is_missing(tmp_path: Path, uni
             raise Killed  # the process dies during the second run
         return real_execute(run, *args, **kwargs)
 
-    monkeypatch.setattr(benchmarks.runner, "execute", interrupt_second)
+    monkeypatch.setattr(benchmarks.execution.runner, "execute", interrupt_second)
     with pytest.raises(Killed):
         main(["run", "--config", str(config)])
     finished = sorted((tmp_path / "out" / "results").glob("*.json"))
@@ -79,3 +80,37 @@ def test_checkpoint_reevaluates_to_the_recorded_metrics(uninterrupted: Path, cap
     assert main(["evaluate", str(checkpoint), "--evaluation.iwae_k", "64"]) == 0
     assert json.loads(capsys.readouterr().out)["nll_iwae"] != record["metrics"]["nll_iwae"]  # K changed
     assert main(["evaluate", str(uninterrupted / "missing.ckpt")]) == 2
+
+
+def test_an_evaluation_change_reevaluates_from_checkpoints_and_never_retrains(tmp_path: Path, monkeypatch) -> None:
+    config = _config(tmp_path, "out")
+    assert main(["run", "--config", str(config)]) == 0
+    out = tmp_path / "out"
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["command"] == f"aebench run --config {config}"  # the argv given to main, not pytest's
+    before = {p.name: (p.stat().st_mtime_ns, json.loads(p.read_text())) for p in (out / "results").glob("*.json")}
+    monkeypatch.setattr("benchmarks.execution.runner.fit", lambda *a, **k: pytest.fail("an evaluation change retrained"))
+    assert main(["run", "--config", str(config), "--evaluation.iwae_k", "64"]) == 0
+    after = {p.name: (p.stat().st_mtime_ns, json.loads(p.read_text())) for p in (out / "results").glob("*.json")}
+    assert set(after) == set(before)  # same run ids: the training identity did not change
+    for name, (mtime, record) in after.items():
+        if record["model"] == "vae":  # reads iwae_k: re-evaluated from its checkpoint
+            assert record["metrics"]["nll_iwae"] != before[name][1]["metrics"]["nll_iwae"]
+            assert record["reevaluated"]["command"].endswith("--evaluation.iwae_k 64")
+            assert record["curves"] == before[name][1]["curves"] and record["eval_identity"]["settings"]["iwae_k"] == 64
+        else:  # the AE and PCA read no iwae_k: untouched
+            assert mtime == before[name][0]
+
+
+def test_evaluate_rescores_a_whole_folder_and_says_so(uninterrupted: Path, tmp_path: Path, capsys) -> None:
+    folder = tmp_path / "copy"
+    shutil.copytree(uninterrupted, folder)
+    old = {r["label"]: r for r in map(lambda p: json.loads(p.read_text()), (folder / "results").glob("*.json"))}
+    assert main(["evaluate", str(folder), "--evaluation.iwae_k", "32"]) == 0
+    assert "re-evaluated 3 run(s)" in capsys.readouterr().out
+    new = {r["label"]: r for r in map(lambda p: json.loads(p.read_text()), (folder / "results").glob("*.json"))}
+    assert new["vae"]["metrics"]["nll_iwae"] != old["vae"]["metrics"]["nll_iwae"]
+    assert new["ae"]["metrics"]["recon_mse"] == pytest.approx(old["ae"]["metrics"]["recon_mse"], rel=1e-6)
+    assert all(r["reevaluated"]["command"] == f"aebench evaluate {folder} --evaluation.iwae_k 32" for r in new.values())
+    assert json.loads((folder / "meta.json").read_text())["reevaluated"]["evaluation_overrides"] == {"iwae_k": 32}
+    assert "IWAE K = 32" in (folder / "table.md").read_text()

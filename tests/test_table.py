@@ -7,7 +7,7 @@ import math
 import numpy as np
 from scipy import stats
 
-from benchmarks.table import aggregate, format_cell, markdown_table, summarize
+from benchmarks.reporting.table import aggregate, format_cell, markdown_table, summarize
 
 
 def _result(label: str, seed: int, **metrics: float) -> dict:

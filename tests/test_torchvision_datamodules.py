@@ -15,7 +15,7 @@ from PIL import Image
 from torchvision import datasets
 
 from datamodules.base import Split
-from datamodules.registry import DATAMODULES
+from datamodules import DATAMODULES
 from datamodules.torchvision_sets import CelebADataModule, DatasetNotFoundError
 
 N_TRAIN, N_TEST = 50, 20

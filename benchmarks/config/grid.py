@@ -1,0 +1,120 @@
+"""The run grid: dataset × model (sweeps expanded) × seed, each run with a stable id from what it trains.
+
+A run's identity is split in two. Its :attr:`~RunSpec.run_id` hashes what determines the *trained* model
+(dataset, model, seed, trainer): it names the results file and the checkpoint folder. What determines its
+*metrics* (the evaluation settings) is not in the id; a results file records the settings its metrics read,
+and the runner re-evaluates from the checkpoint when one of those changed, without retraining.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from benchmarks.config.settings import BenchmarkConfig, ConfigError, DatasetConfig, EvaluationConfig, ModelConfig, TrainerConfig
+
+# bump when a results file's meaning changes: old files then no longer match any run id
+# (2: the run id hashes the training identity only; evaluation settings are checked separately)
+RESULTS_SCHEMA = 2
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One training run and its evaluation; its results file is named by :attr:`run_id`."""
+
+    dataset: DatasetConfig
+    model: ModelConfig
+    seed: int
+    trainer: TrainerConfig
+    evaluation: EvaluationConfig
+
+    def identity(self) -> dict[str, Any]:
+        """What determines the trained model, defaults filled in (hashed into the run id)."""
+        return {
+            "schema": RESULTS_SCHEMA,
+            "dataset": self.dataset.resolved(),
+            "model": self.model.resolved(),
+            "seed": self.seed,
+            "trainer": asdict(self.trainer),
+        }
+
+    def resolved(self) -> dict[str, Any]:
+        """The identity and the evaluation settings: the ``config`` stored in the results file."""
+        return {**self.identity(), "evaluation": asdict(self.evaluation)}
+
+    @property
+    def label(self) -> str:
+        return self.model.label or self.model.name
+
+    @property
+    def run_id(self) -> str:
+        return _run_id(self.dataset.name, self.label, self.seed, self.identity())
+
+
+@dataclass(frozen=True)
+class BaselineSpec:
+    """A linear baseline row (``pca`` or ``pixels``): fitted, not trained, and scored like a model."""
+
+    dataset: DatasetConfig
+    name: str
+    n_components: int
+    seed: int
+    evaluation: EvaluationConfig
+
+    def identity(self) -> dict[str, Any]:
+        return {
+            "schema": RESULTS_SCHEMA,
+            "dataset": self.dataset.resolved(),
+            "baseline": self.name,
+            "n_components": self.n_components,
+            "seed": self.seed,
+        }
+
+    def resolved(self) -> dict[str, Any]:
+        return {**self.identity(), "evaluation": asdict(self.evaluation)}
+
+    @property
+    def label(self) -> str:
+        return self.name
+
+    @property
+    def run_id(self) -> str:
+        return _run_id(self.dataset.name, self.label, self.seed, self.identity())
+
+
+Spec = RunSpec | BaselineSpec
+
+
+def _run_id(dataset: str, label: str, seed: int, identity: dict[str, Any]) -> str:
+    """``<dataset>-<label>-seed<seed>-<hash of the identity>``: readable and unique."""
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", label).strip("_")
+    return f"{dataset}-{slug}-seed{seed}-{digest[:10]}"
+
+
+def pca_components(models: list[ModelConfig]) -> int:
+    """The PCA baseline's size: the models' most common ``latent_dim`` (models without one do not vote)."""
+    sizes = [m.resolved().get("latent_dim") for m in models]
+    sizes = [s for s in sizes if isinstance(s, int)]
+    if not sizes:
+        raise ConfigError("evaluation.baselines: no model has a `latent_dim` to size the PCA baseline; drop `pca`")
+    return max(set(sizes), key=sizes.count)
+
+
+def expand_grid(config: BenchmarkConfig) -> list[Spec]:
+    """All runs of a benchmark, dataset-major, then model (baselines last), then seed."""
+    models = [model for spec in config.models for model in spec.expand()]
+    baselines = config.evaluation.baselines
+    n_components = pca_components(models) if "pca" in baselines else 0
+    runs: list[Spec] = []
+    for dataset in config.datasets:
+        runs += [RunSpec(dataset, m, seed, config.trainer, config.evaluation) for m in models for seed in config.seeds]
+        runs += [
+            BaselineSpec(dataset, name, n_components if name == "pca" else 0, seed, config.evaluation)
+            for name in baselines
+            for seed in config.seeds
+        ]
+    return runs

@@ -1,0 +1,290 @@
+"""The benchmark config: YAML → validated dataclasses with every default filled in.
+
+A config names datasets (with DataModule options), models (with hyperparameters, optionally a
+``sweep``), seeds, the Trainer options, evaluation settings and the logger. Dataset and model options
+are checked against the signature of the registered class, so the classes are the schema.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from benchmarks.config.schema import ConfigError, build_dataclass, check_kwargs, defaults_of
+
+CONFIG_DIR = Path(__file__).parent.parent / "configs"
+DEFAULT_CONFIG = CONFIG_DIR / "default.yaml"
+
+# Value ranges of hyperparameters, by name, wherever they appear (dataset or model options).
+_POSITIVE = {"latent_dim", "lr", "gaussian_sigma", "batch_size", "capacity_steps", "n_train", "n_val", "n_test"}
+_NON_NEGATIVE = {"beta", "capacity_max", "capacity_gamma", "split_seed"}
+_FRACTIONS = {"val_fraction", "test_fraction"}
+
+
+def _check_range(key: str, value: Any, where: str) -> None:
+    """Raise if a hyperparameter named ``key`` has an impossible value; ``where`` is its key path."""
+    if value is None or isinstance(value, (str, bool, list, tuple)):
+        return
+    if key in _POSITIVE and value <= 0:
+        raise ConfigError(f"{where}: must be > 0, got {value}")
+    if key in _NON_NEGATIVE and value < 0:
+        raise ConfigError(f"{where}: must be >= 0, got {value}")
+    if key in _FRACTIONS and not 0 <= value < 1:
+        raise ConfigError(f"{where}: must be in [0, 1), got {value}")
+
+
+def _check_ranges(options: dict[str, Any], path: str) -> None:
+    for key, value in options.items():
+        _check_range(key, value, f"{path}.{key}")
+
+
+def _named_entry(kind: str, data: Any, path: str) -> tuple[dict[str, Any], type]:
+    """A ``datasets``/``models`` entry as a mapping (a bare name is allowed) and its registered class."""
+    from datamodules import DATAMODULES
+    from lightning_modules import MODELS
+
+    if isinstance(data, str):
+        data = {"name": data}
+    if not isinstance(data, dict) or "name" not in data:
+        raise ConfigError(f"{path}: expected a mapping with a 'name' key, got {data!r}")
+    registry = {"dataset": DATAMODULES, "model": MODELS}[kind]
+    name = data["name"]
+    if not isinstance(name, str) or name not in registry:
+        raise ConfigError(f"{path}.name: {registry.unknown_message(str(name))}")
+    return data, registry.get(name)
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """``name`` plus keyword options of the registered DataModule (``seed`` is set per run)."""
+
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, data: Any, path: str) -> DatasetConfig:
+        data, module = _named_entry("dataset", data, path)
+        options = {k: v for k, v in data.items() if k != "name"}
+        options = check_kwargs(module.__init__, options, path, skip=("seed",))
+        _check_ranges(options, path)
+        return cls(data["name"], options)
+
+    def resolved(self) -> dict[str, Any]:
+        from datamodules import DATAMODULES
+
+        return {"name": self.name, **defaults_of(DATAMODULES.get(self.name).__init__, skip=("seed",)), **self.options}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """``name``, an optional row ``label``, hyperparameters, and an optional ``sweep`` of lists to expand."""
+
+    name: str
+    label: str | None = None
+    hparams: dict[str, Any] = field(default_factory=dict)
+    sweep: dict[str, list[Any]] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, data: Any, path: str) -> ModelConfig:
+        data, module = _named_entry("model", data, path)
+        label = data.get("label")
+        if label is not None and not isinstance(label, str):
+            raise ConfigError(f"{path}.label: expected a string, got {label!r}")
+        sweep = data.get("sweep") or {}
+        if not isinstance(sweep, dict) or not all(isinstance(v, list) and v for v in sweep.values()):
+            raise ConfigError(f"{path}.sweep: expected a mapping of hyperparameter → non-empty list, got {sweep!r}")
+        hparams = {k: v for k, v in data.items() if k not in ("name", "label", "sweep")}
+        hparams = check_kwargs(module.__init__, hparams, path, skip=("image_shape",))
+        _check_ranges(hparams, path)
+        for key, values in sweep.items():
+            for i, value in enumerate(values):
+                checked = check_kwargs(module.__init__, {key: value}, f"{path}.sweep", skip=("image_shape",))
+                _check_range(key, checked[key], f"{path}.sweep.{key}[{i}]")
+        return cls(data["name"], label, hparams, sweep)
+
+    def expand(self) -> list[ModelConfig]:
+        """One config per point of the sweep, labelled ``label[key=value,...]``."""
+        base = self.label or self.name
+        if not self.sweep:
+            return [ModelConfig(self.name, base, self.hparams)]
+        keys = sorted(self.sweep)
+        out = []
+        for values in itertools.product(*(self.sweep[k] for k in keys)):
+            point = dict(zip(keys, values))
+            tag = ",".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in point.items())
+            out.append(ModelConfig(self.name, f"{base}[{tag}]", {**self.hparams, **point}))
+        return out
+
+    def resolved(self) -> dict[str, Any]:
+        from lightning_modules import MODELS
+
+        defaults = defaults_of(MODELS.get(self.name).__init__, skip=("image_shape",))
+        return {"name": self.name, "label": self.label or self.name, **defaults, **self.hparams}
+
+
+@dataclass(frozen=True)
+class TrainerConfig:
+    """Options passed through to ``lightning.pytorch.Trainer`` (same names)."""
+
+    max_epochs: int = 100
+    max_steps: int = -1
+    accelerator: str = "auto"
+    devices: int | str | list[int] = 1
+    strategy: str = "auto"
+    num_nodes: int = 1
+    precision: str | int = "32-true"
+    gradient_clip_val: float | None = None
+    check_val_every_n_epoch: int | None = None  # None: no validation loop (costs ~30% at this size)
+    deterministic: bool = False
+
+    def validate(self, path: str) -> None:
+        if self.max_epochs < 1 and self.max_steps < 1:
+            raise ConfigError(f"{path}.max_epochs: must be >= 1 (or set max_steps >= 1)")
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """What is measured after training and at which sample sizes."""
+
+    fid_backend: Literal["domain", "inception"] = "domain"
+    fid_samples: int | None = None  # None: the size of the test split
+    samplers: list[str] = field(default_factory=lambda: ["prior", "gauss", "gmm"])
+    gmm_components: int = 10
+    iwae_k: int = 1000
+    baselines: list[Literal["pca", "pixels"]] = field(default_factory=lambda: ["pca", "pixels"])
+    batch_size: int = 500
+    metrics: list[str] | None = None  # None: every registered metric that applies to a run
+
+    def validate(self, path: str) -> None:
+        for key in ("fid_samples", "gmm_components", "iwae_k", "batch_size"):
+            value = getattr(self, key)
+            if value is not None and value < 1:
+                raise ConfigError(f"{path}.{key}: must be >= 1, got {value}")
+        from benchmarks.evaluation.metrics import METRICS
+
+        for i, name in enumerate(self.metrics or []):
+            if name not in METRICS:
+                raise ConfigError(f"{path}.metrics[{i}]: {METRICS.unknown_message(name)}")
+
+    def selected_metrics(self) -> list[str]:
+        """The metric names this evaluation runs (where they apply), in the registry's order."""
+        from benchmarks.evaluation.metrics import METRICS
+
+        chosen = set(METRICS.in_order() if self.metrics is None else self.metrics)
+        return [name for name in METRICS.in_order() if name in chosen]
+
+
+@dataclass(frozen=True)
+class LoggerConfig:
+    """Where training curves go. CSV needs no account; results files are written whatever this says."""
+
+    type: Literal["csv", "tensorboard", "wandb"] = "csv"
+    project: str = "aebench"
+    entity: str | None = None
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    datasets: list[DatasetConfig]
+    models: list[ModelConfig]
+    name: str = "default"
+    output_dir: str = "reports/default"
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    cpu_threads: int | None = None  # None: torch's default, but 1 for MLP-sized models (faster, see train.py)
+    source: str = ""  # the YAML file it came from (filled by ``load_config``)
+
+    def validate(self, path: str) -> None:
+        for key in ("datasets", "models", "seeds"):
+            if not getattr(self, key):
+                raise ConfigError(f"{key}: must list at least one entry")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"seeds: duplicate seeds in {self.seeds}")
+        labels = [m.label for spec in self.models for m in spec.expand()]
+        dupes = sorted({x for x in labels if labels.count(x) > 1})
+        if dupes:
+            raise ConfigError(f"models: duplicate row labels {dupes}; give each model entry a distinct 'label'")
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", self.name):
+            raise ConfigError(f"name: use letters, digits, '_', '-', '.' only, got {self.name!r}")
+
+    def resolved(self) -> dict[str, Any]:
+        """The config with every default filled in, as printed by ``aebench config show``."""
+        out = asdict(self)
+        out["datasets"] = [d.resolved() for d in self.datasets]
+        out["models"] = [{**m.resolved(), **({"sweep": m.sweep} if m.sweep else {})} for m in self.models]
+        return out
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Read a config file, resolving ``extends: OTHER`` (a path, or a config shipped with aebench)."""
+    if not path.is_file():
+        shipped = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+        raise ConfigError(f"config file not found: {path} (shipped configs: {', '.join(shipped)})")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping")
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    candidates = [path.parent / parent, path.parent / f"{parent}.yaml", CONFIG_DIR / f"{parent}.yaml"]
+    parent_path = next((p.resolve() for p in candidates if p.is_file()), candidates[0])
+    if parent_path in seen:
+        raise ConfigError(f"{path}: 'extends' forms a cycle through {parent_path}")
+    return _merge(_read_yaml(parent_path, (*seen, path.resolve())), data)
+
+
+def parse_overrides(args: list[str]) -> dict[str, Any]:
+    """``--trainer.devices 4 --seeds [0,1]`` → nested dict; values are parsed as YAML."""
+    out: dict[str, Any] = {}
+    it = iter(args)
+    for arg in it:
+        if not arg.startswith("--"):
+            raise ConfigError(f"unexpected argument {arg!r}; overrides look like --trainer.max_epochs 10")
+        key, sep, value = arg[2:].partition("=")
+        if not sep:
+            value = next(it, None)
+            if value is None:
+                raise ConfigError(f"override --{key} needs a value")
+        node = out
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = yaml.safe_load(value)
+    return out
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> BenchmarkConfig:
+    """Load, merge ``extends`` and overrides, and validate; ``None`` loads the default benchmark."""
+    path = Path(path) if path is not None else DEFAULT_CONFIG
+    data = _merge(_read_yaml(path), overrides or {})
+    data.pop("source", None)
+    config = build_dataclass(BenchmarkConfig, data)
+    return BenchmarkConfig(**{**config.__dict__, "source": _display_path(path)})
+
+
+def _display_path(path: Path) -> str:
+    """The config's path as a reader can reuse it: relative to the working directory or the repository."""
+    resolved = path.resolve()
+    for base in (Path.cwd(), CONFIG_DIR.parent.parent):
+        if resolved.is_relative_to(base):
+            return str(resolved.relative_to(base))
+    return str(path)

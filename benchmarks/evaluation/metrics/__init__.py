@@ -1,0 +1,44 @@
+"""The metrics: one registered :class:`Metric` per module, listed here in the order of the table's columns.
+
+Adding a metric is its module (the class: keys, requirements, computation), its line below, its test against
+an independent reference and its README row (``tests/test_docs.py`` checks the README against :func:`all_keys`).
+"""
+
+from __future__ import annotations
+
+from aebench_registry import Registry
+from benchmarks.evaluation.metrics.active_units import ActiveUnitsMetric
+from benchmarks.evaluation.metrics.base import Key, Metric
+from benchmarks.evaluation.metrics.elbo import ELBO
+from benchmarks.evaluation.metrics.fid_data import FIDData
+from benchmarks.evaluation.metrics.fid_recon import FIDRecon
+from benchmarks.evaluation.metrics.fid_samples import FIDSamples
+from benchmarks.evaluation.metrics.interp_path_ratio import InterpPathRatio
+from benchmarks.evaluation.metrics.kid_prior import KIDPrior
+from benchmarks.evaluation.metrics.kl import KL
+from benchmarks.evaluation.metrics.mutual_info import MutualInfo
+from benchmarks.evaluation.metrics.nll_iwae import NLLIWAE
+from benchmarks.evaluation.metrics.probe import Probe
+from benchmarks.evaluation.metrics.recon_mse import ReconMSE
+
+METRICS: Registry[type[Metric]] = Registry("metric", base=Metric)
+for _metric in (
+    ReconMSE, ELBO, KL, ActiveUnitsMetric, MutualInfo, NLLIWAE,  # reconstruction, posterior and collapse
+    FIDSamples, FIDRecon, FIDData, KIDPrior,  # generation
+    InterpPathRatio, Probe,  # latent regularity, representation
+):  # fmt: skip
+    METRICS.add(_metric.name, _metric)
+
+
+def all_keys() -> list[Key]:
+    """Every result key any registered metric writes, in registry order (the table's column order)."""
+    return [key for metric in METRICS.values() for key in metric.keys]
+
+
+def describe(key: str) -> Key | None:
+    """The declaration of result key ``key`` (a concrete key of a ``<placeholder>`` family too), or None."""
+    exact = next((k for k in all_keys() if k.name == key), None)
+    return exact or next((k for k in all_keys() if k.matches(key)), None)
+
+
+__all__ = ["METRICS", "Key", "Metric", "all_keys", "describe"]

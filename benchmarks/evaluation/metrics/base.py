@@ -1,0 +1,65 @@
+"""What a metric is: the result keys it writes, what it needs from a run, and a function of the run's inputs.
+
+A metric is a subclass of :class:`Metric` in its own module under ``benchmarks/evaluation/metrics/``, listed
+in ``METRICS`` (``metrics/__init__.py``). The evaluation loops over the registry; whether a metric applies is
+its own decision (:meth:`Metric.applies`, by default: the run offers every capability in ``requires``), so
+"n/a" in a table is decided here and not by branches in the harness.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from benchmarks.evaluation.inputs import EvalInputs
+
+
+@dataclass(frozen=True)
+class Key:
+    """One result key: its name as in results files and tables, its better direction and its meaning.
+
+    ``name`` may hold one ``<placeholder>`` for a family of keys (``probe_acc_<factor>``), which
+    :meth:`matches` resolves against concrete keys.
+    """
+
+    name: str
+    higher_is_better: bool | None  # None: no better direction (a count or a diagnostic to read, not to rank)
+    description: str
+    reference: str = ""
+
+    def matches(self, key: str) -> bool:
+        if "<" not in self.name:
+            return key == self.name
+        pattern = "[A-Za-z0-9_.]+".join(map(re.escape, re.split(r"<[^>]+>", self.name)))
+        return re.fullmatch(pattern, key) is not None
+
+
+class Metric(ABC):
+    """A registered measurement of a trained run.
+
+    Class attributes:
+        name: the registry name (what ``evaluation.metrics`` selects).
+        keys: every result key :meth:`compute` may write, in the order of the table's columns.
+        requires: capabilities of the run it needs (see ``benchmarks.evaluation.inputs.capabilities``).
+        settings: the ``evaluation`` config fields it reads: a change of one of them re-evaluates the run.
+    """
+
+    name: ClassVar[str]
+    keys: ClassVar[tuple[Key, ...]]
+    requires: ClassVar[frozenset[str]] = frozenset()
+    settings: ClassVar[tuple[str, ...]] = ()
+
+    def applies(self, inputs: EvalInputs) -> bool:
+        """Whether this metric is defined for the run (default: it offers everything in ``requires``)."""
+        return self.requires <= inputs.capabilities
+
+    @abstractmethod
+    def compute(self, inputs: EvalInputs) -> dict[str, Any]:
+        """The metric's values for one run, keyed by its declared keys."""
+
+    @classmethod
+    def declares(cls, key: str) -> bool:
+        return any(k.matches(key) for k in cls.keys)

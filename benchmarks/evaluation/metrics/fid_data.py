@@ -1,0 +1,21 @@
+"""``fid_data``: FID of as many training images as the other FIDs use vs the test split: the floor at that N.
+
+It does not depend on the model (only on the seed that draws the training subset), so it is computed once
+per seed and dataset and shown in every row, beside the FIDs it bounds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchmarks.evaluation.inputs import EvalInputs
+from benchmarks.evaluation.metrics.base import Key, Metric
+
+
+class FIDData(Metric):
+    name = "fid_data"
+    keys = (Key("fid_data", None, "FID of a train subset of the same size vs the test split: the floor at this N"),)
+    settings = ("fid_backend", "fid_samples")
+
+    def compute(self, inputs: EvalInputs) -> dict[str, Any]:
+        return {"fid_data": inputs.context.fid_data(inputs.seed)}

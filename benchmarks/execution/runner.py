@@ -1,0 +1,220 @@
+"""Run a benchmark: every run of the grid whose results are missing or stale, then the comparison report.
+
+For each run the decision is made once, before anything runs (DDP ranks must agree on what they train):
+
+- ``done``: its results file exists and was evaluated as the config asks (same metrics, same settings);
+- ``evaluate``: its results file exists but an evaluation setting it reads changed, and its checkpoint is
+  there: the model is re-evaluated from the checkpoint, never retrained (baselines are simply refitted);
+- ``train``: no usable results file (or no checkpoint to re-evaluate): train (or fit) and evaluate.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.loggers import Logger
+from lightning.pytorch.utilities import rank_zero_only
+
+from benchmarks.config import BaselineSpec, BenchmarkConfig, DatasetConfig, EvaluationConfig, RunSpec, Spec, expand_grid
+from benchmarks.evaluation.baselines import BASELINES
+from benchmarks.evaluation.evaluate import EvalContext, Evaluation, evaluate, is_current
+from benchmarks.execution import provenance
+from benchmarks.execution.store import (
+    figure_path,
+    load_meta,
+    load_npz,
+    load_result,
+    results_path,
+    save_npz_atomic,
+    write_json_atomic,
+)
+from benchmarks.execution.train import build_datamodule, build_model, fit, load_weights
+from benchmarks.reporting.build import build_report
+from benchmarks.reporting.tracking import make_tracker
+
+
+class Contexts:
+    """One :class:`EvalContext` per dataset and evaluation config, built on first use and shared by its runs."""
+
+    def __init__(self) -> None:
+        self._built: dict[str, EvalContext] = {}
+
+    def get(self, dataset: DatasetConfig, evaluation: EvaluationConfig) -> EvalContext:
+        key = json.dumps([dataset.resolved(), asdict(evaluation)], sort_keys=True, default=str)
+        if key not in self._built:
+            self._built[key] = EvalContext.build(build_datamodule(dataset, seed=0), dataset.name, evaluation)
+        return self._built[key]
+
+
+def _record(run: Spec, context: EvalContext, evaluation: Evaluation, **extra: Any) -> dict[str, Any]:
+    """The results file of a run: what it is, what produced it, and its metrics."""
+    datamodule = context.datamodule
+    is_model = isinstance(run, RunSpec)
+    return {
+        "run_id": run.run_id,
+        "dataset": run.dataset.name,
+        "model": run.model.name if is_model else run.name,
+        "label": run.label,
+        "seed": run.seed,
+        "hparams": run.model.resolved() if is_model else {"n_components": run.n_components},
+        "config": run.resolved(),
+        "n_train": len(datamodule.train),  # type: ignore[arg-type]
+        "n_test": len(datamodule.test),  # type: ignore[arg-type]
+        "eval_info": context.info,
+        "eval_identity": evaluation.identity,
+        "metric_seconds": evaluation.seconds,
+        "versions": provenance.versions(),
+        "machine": provenance.machine(),
+        "commit": provenance.git_commit(),
+        **extra,
+        "metrics": evaluation.metrics,
+    }
+
+
+def _save_figure(output_dir: Path, run: Spec, evaluation: Evaluation) -> None:
+    if evaluation.figure:
+        save_npz_atomic(figure_path(output_dir, run.run_id), evaluation.figure)
+
+
+def execute(
+    run: Spec,
+    output_dir: Path,
+    contexts: Contexts,
+    *,
+    cpu_threads: int | None = None,
+    prefix: str = "",
+    extra_loggers: tuple[Logger, ...] = (),
+) -> dict[str, Any] | None:
+    """Train (models) or fit (baselines) one run and evaluate it; writes its figure data, returns its record.
+
+    Returns None on the non-zero ranks of a DDP run (``strategy: ddp`` starts the whole command on every rank).
+    """
+    context = contexts.get(run.dataset, run.evaluation)
+    start = time.perf_counter()
+    if isinstance(run, BaselineSpec):
+        model = BASELINES[run.name](context.datamodule.train.images, run.n_components, seed=run.seed)  # type: ignore[union-attr]
+        fit_s, extra = time.perf_counter() - start, {}
+    else:
+        fitted = fit(run, output_dir, cpu_threads=cpu_threads, extra_loggers=extra_loggers, progress_prefix=prefix)
+        if rank_zero_only.rank != 0:
+            return None  # DDP: the other ranks only help train; rank 0 evaluates the whole test split
+        model, fit_s, curves = fitted.model, time.perf_counter() - start, fitted.curves
+        extra = {
+            # from the logged curves: under ddp_spawn the main process's Trainer keeps no loop state
+            "epochs": int(max((c.get("epoch", -1) for c in curves), default=-1)) + 1,
+            "steps": int(max((c.get("step", -1) for c in curves), default=-1)) + 1,
+            "checkpoint": str(fitted.checkpoint.relative_to(output_dir)),
+            "curves": curves,
+        }
+    start = time.perf_counter()
+    evaluation = evaluate(model, context, seed=run.seed)
+    wall = {"train": round(fit_s, 3), "eval": round(time.perf_counter() - start, 3)}
+    if isinstance(run, BaselineSpec):
+        wall = {"eval": round(fit_s + wall["eval"], 3)}  # fitting a baseline is part of scoring it
+    _save_figure(output_dir, run, evaluation)
+    return _record(run, context, evaluation, wall_time_s=wall, **extra)
+
+
+def reevaluate(run: RunSpec, previous: dict[str, Any], output_dir: Path, contexts: Contexts, *, command: str) -> dict[str, Any]:
+    """Evaluate ``run`` again from the checkpoint its results file names, keeping what training recorded."""
+    context = contexts.get(run.dataset, run.evaluation)
+    model = build_model(run, context.datamodule.image_shape)
+    load_weights(model, output_dir / previous["checkpoint"])
+    start = time.perf_counter()
+    evaluation = evaluate(model, context, seed=run.seed)
+    _save_figure(output_dir, run, evaluation)
+    wall = {**previous.get("wall_time_s", {}), "eval": round(time.perf_counter() - start, 3)}
+    trained = {k: previous[k] for k in ("epochs", "steps", "checkpoint", "curves") if k in previous}
+    reevaluated = {"command": command, "commit": provenance.git_commit(), "training_commit": previous.get("commit")}
+    return _record(run, context, evaluation, wall_time_s=wall, **trained, reevaluated=reevaluated)
+
+
+def plan(run: Spec, record: dict[str, Any] | None, output_dir: Path) -> str:
+    """``done``, ``evaluate`` or ``train`` (see the module docstring)."""
+    if record is None:
+        return "train"
+    if is_current(record, run.evaluation):
+        return "done"
+    if isinstance(run, BaselineSpec):
+        return "train"  # a fit, not a training: cheaper than loading anything
+    checkpoint = record.get("checkpoint")
+    return "evaluate" if checkpoint and (output_dir / checkpoint).is_file() else "train"
+
+
+def _summary(metrics: dict[str, Any]) -> str:
+    keys = ("recon_mse", "fid_prior", "probe_acc", "kl_total", "nll_iwae")
+    return " ".join(f"{k}={metrics[k]:.4g}" for k in keys if isinstance(metrics.get(k), (int, float)))
+
+
+def run_benchmark(
+    config: BenchmarkConfig, *, output_dir: str | Path | None = None, command: str = "aebench run"
+) -> dict[str, Any]:
+    """Run every missing or stale run of ``config``'s grid, then write the report. Finished runs are never redone.
+
+    A run that fails is reported and skipped (no results file, so the next invocation retries it);
+    the report is written from the runs that finished. ``command`` is recorded as the report's provenance.
+    """
+    out = Path(output_dir or config.output_dir)
+    runs = expand_grid(config)
+    contexts = Contexts()
+    tracker = make_tracker(config, out)
+    results, failures = [], []
+    start = time.perf_counter()
+    previous = {run.run_id: load_result(results_path(out, run.run_id)) for run in runs}
+    plans = {run.run_id: plan(run, previous[run.run_id], out) for run in runs}
+    rank_zero = rank_zero_only.rank == 0
+    for i, run in enumerate(runs, 1):
+        prefix = f"[{i}/{len(runs)}] {run.dataset.name} · {run.label} · seed {run.seed}"
+        action = plans[run.run_id]
+        if action == "done":
+            print(f"{prefix}: already done ({run.run_id}.json)", flush=True)
+            results.append(previous[run.run_id])
+            continue
+        if not rank_zero and (isinstance(run, BaselineSpec) or action == "evaluate"):
+            continue  # only rank 0 evaluates; the others join the runs that train
+        verb = {"evaluate": "re-evaluating from its checkpoint", "train": "training" if isinstance(run, RunSpec) else "fitting"}
+        print(f"{prefix}: {verb[action]}…", flush=True)
+        try:
+            if action == "evaluate":
+                record = reevaluate(run, previous[run.run_id], out, contexts, command=command)  # type: ignore[arg-type]
+            else:
+                loggers = tracker.loggers(run)
+                record = execute(
+                    run, out, contexts, cpu_threads=config.cpu_threads, prefix=f"{prefix}: ", extra_loggers=loggers
+                )
+        except Exception as err:  # noqa: BLE001 — one failed run must not lose the others
+            traceback.print_exc()
+            failures.append({"run_id": run.run_id, "error": f"{type(err).__name__}: {err}"})
+            print(f"{prefix}: FAILED ({type(err).__name__}: {err})", flush=True)
+            continue
+        if record is None:
+            continue
+        path = results_path(out, run.run_id)
+        write_json_atomic(path, record)
+        tracker.log_run(run, record, load_npz(path.with_suffix(".npz")) or {})
+        results.append(record)
+        print(f"{prefix}: done in {sum(record['wall_time_s'].values()):.1f}s  {_summary(record['metrics'])}", flush=True)
+    if not rank_zero:
+        return {"results": results, "failures": failures, "paths": {}}
+    meta = {
+        "config": config.resolved(),
+        "command": command,
+        "commit": provenance.git_commit(),
+        "machine": provenance.machine(),
+        "versions": provenance.versions(),
+        "wall_time_s": round(time.perf_counter() - start, 1),
+        "failures": failures,
+        "run_ids": [run.run_id for run in runs],
+    }
+    old_meta = load_meta(out)
+    nothing_new = all(p == "done" for p in plans.values()) and old_meta is not None and old_meta.get("run_ids") == meta["run_ids"]
+    if not nothing_new:  # a rerun with every result already there keeps the provenance of the run that made them
+        write_json_atomic(out / "meta.json", meta)
+    paths = build_report(out)
+    tracker.log_report(paths)
+    return {"results": results, "failures": failures, "paths": paths}

@@ -1,0 +1,320 @@
+"""The report's figures, redrawn from results files and their figure data (``results/<run-id>.npz``).
+
+No model and no training: every figure function takes one dataset's :class:`FigureData` and a folder,
+writes one PNG there and returns its path, or returns None when its data is absent (no figure data for
+any run, no training curves, no β sweep). Image figures show each row's first seed that has figure data;
+metric figures average over seeds with the error bars of :func:`benchmarks.reporting.table.summarize`. The first
+line of each function's docstring is the figure's caption in the report. Drawn with matplotlib's
+object-oriented API on the Agg canvas (no pyplot state, no display).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from benchmarks.reporting.claims import NotTested, beta_sweep
+from benchmarks.reporting.table import Row, Stat, aggregate, metric_columns, summarize
+
+Arrays = dict[str, np.ndarray]
+DPI = 100
+SAMPLER_ORDER = ("prior", "gauss", "gmm")
+
+
+@dataclass(frozen=True)
+class FigureData:
+    """One dataset's results records (in table row order) and their figure arrays by run id."""
+
+    dataset: str
+    results: list[dict[str, Any]]
+    arrays: dict[str, Arrays]
+    projection: str = "pca"  # how the latent-space figure maps the means to 2-D: "pca" or "tsne"
+
+    def rows(self) -> dict[str, list[dict[str, Any]]]:
+        """label → the row's runs, in table order."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        for r in self.results:
+            out.setdefault(r["label"], []).append(r)
+        return out
+
+    def first_arrays(self, *keys: str) -> list[tuple[str, Arrays]]:
+        """Per row, the figure arrays of its lowest seed whose figure data holds every key in ``keys``."""
+        out = []
+        for label, runs in self.rows().items():
+            found = (self.arrays.get(r["run_id"]) for r in sorted(runs, key=lambda r: r["seed"]))
+            first = next((a for a in found if a is not None and all(k in a for k in keys)), None)
+            if first is not None:
+                out.append((label, first))
+        return out
+
+
+def _errs(stats: Sequence[Stat]) -> list[float]:
+    """Error-bar half-widths: the 95% CI, drawn as 0 for a single seed."""
+    return [s.ci95 if math.isfinite(s.ci95) else 0.0 for s in stats]
+
+
+def _mean_err(values: Sequence[float]) -> tuple[float, float]:
+    st = summarize(values)
+    return st.mean, _errs([st])[0]
+
+
+def _tile(images: np.ndarray, ncols: int) -> np.ndarray:
+    """(N, C, H, W) uint8 → one image of ``ncols`` columns with 1-pixel white gaps ((h, w) or (h, w, 3))."""
+    n, c, h, w = images.shape
+    nrows = math.ceil(n / ncols)
+    canvas = np.full((c, nrows * (h + 1) - 1, ncols * (w + 1) - 1), 255, dtype=np.uint8)
+    for i, image in enumerate(images):
+        row, col = divmod(i, ncols)
+        canvas[:, row * (h + 1) : row * (h + 1) + h, col * (w + 1) : col * (w + 1) + w] = image
+    return canvas[0] if c == 1 else canvas.transpose(1, 2, 0)
+
+
+def _tile_grid(grid: np.ndarray) -> np.ndarray:
+    """(R, K, C, H, W) → one image of R rows and K columns (see :func:`_tile`)."""
+    return _tile(grid.reshape(-1, *grid.shape[2:]), grid.shape[1])
+
+
+def _show(ax: Axes, image: np.ndarray) -> None:
+    ax.imshow(image, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _label_cells(
+    ax: Axes, image_hw: tuple[int, int], rows: Sequence[str] = (), cols: Sequence[str] = (), fontsize: float = 9
+) -> None:
+    """Tick labels at the centres of the rows / columns of a :func:`_tile` grid of ``image_hw`` images."""
+    h, w = image_hw
+    ax.set_yticks([(h + 1) * i + h / 2 - 0.5 for i in range(len(rows))], rows, fontsize=fontsize)
+    ax.set_xticks([(w + 1) * i + w / 2 - 0.5 for i in range(len(cols))], cols, fontsize=fontsize)
+    ax.tick_params(length=0)
+
+
+def _panels(n: int, ncols: int, size: tuple[float, float], **kwargs: Any) -> tuple[Figure, list[Axes]]:
+    """A figure of ``n`` panels on a grid ``ncols`` wide (unused cells hidden)."""
+    ncols = min(n, ncols)
+    nrows = math.ceil(n / ncols)
+    fig = Figure(figsize=(size[0] * ncols, size[1] * nrows), layout="constrained")
+    axes = list(fig.subplots(nrows, ncols, squeeze=False, **kwargs).flat)
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return fig, axes[:n]
+
+
+def _save(fig: Figure, out_dir: Path, name: str, title: str) -> Path:
+    fig.suptitle(title)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{name}.png"
+    fig.savefig(path, dpi=DPI, metadata={"Software": None})
+    return path
+
+
+def reconstructions(data: FigureData, out_dir: Path) -> Path | None:
+    """The same test images (top row) reconstructed by every model (first seed)."""
+    rows = data.first_arrays("originals", "reconstructions")
+    if not rows:
+        return None
+    strips = [("original", rows[0][1]["originals"])] + [(label, a["reconstructions"]) for label, a in rows]
+    n = len(strips[0][1])
+    fig = Figure(figsize=(6.0, 4.4 * len(strips) / n + 0.7), layout="constrained")  # ~1.6 in go to the labels
+    ax = fig.subplots()
+    _show(ax, _tile(np.concatenate([images for _, images in strips]), n))
+    _label_cells(ax, strips[0][1].shape[-2:], rows=[label for label, _ in strips])
+    return _save(fig, out_dir, "reconstructions", f"{data.dataset}: reconstructions")
+
+
+def samples(data: FigureData, out_dir: Path) -> Path | None:
+    """Decoded samples per model: N(0, I) (prior) beside the post-hoc Gaussian and GMM fitted to training codes."""
+    rows = [(label, a) for label, a in data.first_arrays() if any(k.startswith("samples_") for k in a)]
+    if not rows:
+        return None
+    present = {k.removeprefix("samples_") for _, a in rows for k in a if k.startswith("samples_")}
+    samplers = [s for s in SAMPLER_ORDER if s in present] + sorted(present - set(SAMPLER_ORDER))
+    fig, axes = _panels(len(rows) * len(samplers), len(rows), (1.8, 1.9))
+    for i, sampler in enumerate(samplers):
+        for j, (label, arrays) in enumerate(rows):
+            ax, images = axes[i * len(rows) + j], arrays.get(f"samples_{sampler}")
+            if images is None:  # e.g. PCA has no post-hoc samplers: an empty, frameless cell
+                ax.set_frame_on(False)
+                _show(ax, np.zeros((1, 1)) + 255)
+            else:
+                _show(ax, _tile(images, math.ceil(math.sqrt(len(images)))))
+            if i == 0:
+                ax.set_title(label, fontsize=8)
+            if j == 0:
+                ax.set_ylabel("N(0, I)" if sampler == "prior" else f"post-hoc {sampler}", fontsize=9)
+    return _save(fig, out_dir, "samples", f"{data.dataset}: samples")
+
+
+def interpolations(data: FigureData, out_dir: Path) -> Path | None:
+    """Decoded straight lines in latent space between pairs of test images (one pair per row)."""
+    rows = data.first_arrays("interpolations")
+    if not rows:
+        return None
+    fig, axes = _panels(len(rows), 2, (4.6, 2.8))
+    for ax, (label, arrays) in zip(axes, rows):
+        _show(ax, _tile_grid(arrays["interpolations"]))
+        ax.set_title(label, fontsize=10)
+    return _save(fig, out_dir, "interpolations", f"{data.dataset}: latent interpolations")
+
+
+def traversals(data: FigureData, out_dir: Path) -> Path | None:
+    """One latent dim swept at a time from a test code (rows: dims by decreasing KL or code variance)."""
+    rows = data.first_arrays("traversals", "traversal_dims", "traversal_values")
+    if not rows:
+        return None
+    aspect = max(a["traversals"].shape[0] / a["traversals"].shape[1] for _, a in rows)
+    fig, axes = _panels(len(rows), 3, (3.2, 3.2 * aspect + 0.6))
+    for ax, (label, arrays) in zip(axes, rows):
+        grid, dims, values = arrays["traversals"], arrays["traversal_dims"], arrays["traversal_values"]
+        _show(ax, _tile_grid(grid))
+        _label_cells(ax, grid.shape[-2:], rows=[f"z{d}" for d in dims], cols=[f"{v:g}" for v in values], fontsize=7)
+        ax.set_title(label, fontsize=10)
+    return _save(fig, out_dir, "traversals", f"{data.dataset}: latent traversals")
+
+
+def project_2d(means: np.ndarray, method: str, *, seed: int = 0) -> np.ndarray:
+    """(N, D) latent means → (N, 2): the first two principal components, or a seeded t-SNE embedding."""
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+
+    means = means.astype(np.float64)
+    if means.shape[1] < 2:
+        return np.concatenate([means, np.zeros_like(means)], axis=1)
+    if method == "pca":
+        return PCA(n_components=2, random_state=seed).fit_transform(means)
+    if method == "tsne":
+        perplexity = min(30.0, (len(means) - 1) / 3)
+        return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(means)
+    raise ValueError(f"projection must be 'pca' or 'tsne', got {method!r}")
+
+
+def latent_2d(data: FigureData, out_dir: Path) -> Path | None:
+    """Test-set latent means in 2-D (PCA, or t-SNE with ``aebench report --latent-2d tsne``), coloured by label."""
+    rows = data.first_arrays("latent_means", "labels")
+    if not rows:
+        return None
+    fig, axes = _panels(len(rows), 4, (3.0, 2.8))
+    for ax, (label, arrays) in zip(axes, rows):
+        points = project_2d(arrays["latent_means"], data.projection)
+        scatter = ax.scatter(
+            points[:, 0], points[:, 1], c=arrays["labels"], cmap="tab10", vmin=-0.5, vmax=9.5, s=6, linewidths=0
+        )
+        ax.set_title(label, fontsize=10)
+        ax.tick_params(labelsize=7)
+    fig.colorbar(scatter, ax=axes, label="label", ticks=range(10), shrink=0.8, aspect=30)
+    method = {"pca": "PCA", "tsne": "t-SNE"}[data.projection]
+    return _save(fig, out_dir, "latent_2d", f"{data.dataset}: latent space ({method} of the means)")
+
+
+def kl_bars(kl_per_seed: Sequence[Sequence[float]]) -> tuple[list[float], list[float]]:
+    """Mean and 95% CI half-width of the k-th largest KL over seeds (dims are not aligned across seeds)."""
+    ranked = np.sort(np.asarray(kl_per_seed, dtype=float), axis=1)[:, ::-1]
+    means, errs = zip(*(_mean_err(column) for column in ranked.T))
+    return list(means), list(errs)
+
+
+def kl_per_dim(data: FigureData, out_dir: Path) -> Path | None:
+    """KL per latent dim, sorted in decreasing order within each seed, mean over seeds with 95% CI."""
+    rows = {label: [r["metrics"].get("kl_per_dim") for r in runs] for label, runs in data.rows().items()}
+    rows = {label: [k for k in kls if k] for label, kls in rows.items() if any(kls)}
+    if not rows:
+        return None
+    fig, axes = _panels(len(rows), 4, (3.0, 2.6), sharey=True)
+    for ax, (label, kls) in zip(axes, rows.items()):
+        means, errs = kl_bars(kls)
+        ax.bar(range(len(means)), means, yerr=errs, color="tab:blue", capsize=2)
+        ax.set_title(label, fontsize=10)
+        ax.set_xlabel("latent dim (by KL)", fontsize=8)
+    axes[0].set_ylabel("KL (nats)")
+    return _save(fig, out_dir, "kl_per_dim", f"{data.dataset}: KL per dimension (posterior collapse)")
+
+
+def training_curves(data: FigureData, out_dir: Path) -> Path | None:
+    """Training reconstruction term and KL against step: mean over seeds with a 95% CI band (one colour per row)."""
+    logged = {key for r in data.results for row in r.get("curves") or [] for key in row}
+    keys = [k for k in ("train/recon", "train/kl") if k in logged]
+    if not keys:
+        return None
+    fig, axes = _panels(len(keys), 2, (4.6, 3.4))
+    lines = {}
+    for ax, key in zip(axes, keys):
+        for i, (label, runs) in enumerate(data.rows().items()):
+            by_step: dict[float, list[float]] = {}
+            for row in (row for r in runs for row in r.get("curves") or []):
+                if key in row and "step" in row:
+                    by_step.setdefault(row["step"], []).append(row[key])
+            if by_step:
+                steps = sorted(by_step)
+                means, errs = (np.array(v) for v in zip(*(_mean_err(by_step[s]) for s in steps)))
+                (lines[label],) = ax.plot(steps, means, color=f"C{i}", label=label)
+                ax.fill_between(steps, means - errs, means + errs, color=f"C{i}", alpha=0.2, linewidth=0)
+        ax.set(xlabel="step", title=key)
+    fig.legend(handles=list(lines.values()), loc="outside right center", fontsize=8)
+    return _save(fig, out_dir, "training_curves", f"{data.dataset}: training curves")
+
+
+def _sweep_rows(data: FigureData) -> list[tuple[float, Row]]:
+    """The β sweep's rows aggregated over seeds, by ascending β; empty without at least two distinct β."""
+    try:
+        sweep = beta_sweep(data.results)
+    except NotTested:
+        return []
+    rows = aggregate([r for _, runs in sweep.values() for r in runs])
+    beta_of = {label: beta for beta, (label, _) in sweep.items()}
+    return sorted(((beta_of[row.label], row) for row in rows), key=lambda p: p[0]) if len(sweep) >= 2 else []
+
+
+def rate_distortion(data: FigureData, out_dir: Path) -> Path | None:
+    """Rate (kl_total) against distortion (recon_mse) across the β sweep, each point annotated with its β."""
+    points = [(beta, row) for beta, row in _sweep_rows(data) if {"recon_mse", "kl_total"} <= row.stats.keys()]
+    if len(points) < 2:
+        return None
+    fig = Figure(figsize=(5.5, 4.2), layout="constrained")
+    ax = fig.subplots()
+    x, y = ([row.stats[k] for _, row in points] for k in ("recon_mse", "kl_total"))
+    ax.plot([s.mean for s in x], [s.mean for s in y], color="0.75", zorder=0)
+    ax.errorbar([s.mean for s in x], [s.mean for s in y], xerr=_errs(x), yerr=_errs(y), fmt="o", capsize=3)
+    for (beta, row), sx, sy in zip(points, x, y):
+        tag = f"β={beta:g}" + ("" if row.model == "beta_vae" else f" ({row.label})")
+        ax.annotate(tag, (sx.mean, sy.mean), textcoords="offset points", xytext=(6, 4), fontsize=8)
+    ax.set(xlabel="distortion: recon_mse", ylabel="rate: kl_total (nats)")
+    return _save(fig, out_dir, "rate_distortion", f"{data.dataset}: rate–distortion across β")
+
+
+def metrics_vs_beta(data: FigureData, out_dir: Path) -> Path | None:
+    """Every scalar metric of the β sweep against β (log axis), mean over seeds with 95% CI."""
+    points = _sweep_rows(data)
+    if not points:
+        return None
+    columns = metric_columns([row for _, row in points])
+    fig, axes = _panels(len(columns), 4, (3.0, 2.5))
+    for ax, key in zip(axes, columns):
+        shown = [(beta, row.stats[key]) for beta, row in points if key in row.stats]
+        betas, stats = zip(*shown)
+        ax.errorbar(betas, [s.mean for s in stats], yerr=_errs(stats), fmt="o-", capsize=3)
+        ax.set_xscale("log")
+        ax.set_title(key, fontsize=9)
+        ax.tick_params(labelsize=7)
+    return _save(fig, out_dir, "metrics_vs_beta", f"{data.dataset}: metrics against β")
+
+
+FIGURES: dict[str, Callable[[FigureData, Path], Path | None]] = {
+    f.__name__: f
+    for f in (reconstructions, samples, interpolations, traversals, latent_2d)
+    + (kl_per_dim, training_curves, rate_distortion, metrics_vs_beta)
+}
+
+
+def draw_figures(data: FigureData, output_dir: Path) -> dict[str, Path]:
+    """Every figure whose data is present, under ``output_dir/figures/<dataset>/``; name → path."""
+    out_dir = output_dir / "figures" / data.dataset
+    drawn = {name: draw(data, out_dir) for name, draw in FIGURES.items()}
+    return {name: path for name, path in drawn.items() if path is not None}

@@ -1,0 +1,123 @@
+"""The report as one self-contained HTML page: inline CSS, figures as base64 data URIs, no external resource,
+so it opens offline and can be mailed as one file."""
+
+from __future__ import annotations
+
+import base64
+import html
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmarks.reporting.claims import CONTRADICTED, METHOD, NOT_SEPARATED, NOT_TESTED, SUPPORTED
+from benchmarks.reporting.figures import FIGURES
+from benchmarks.reporting.table import CELLS_LEGEND, aggregate, cell_grid, evaluation_summary, header, provenance_items
+
+CSS = """
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1d1d1f; margin: 0 auto;
+       max-width: 1320px; padding: 24px 32px; }
+h1 { font-size: 24px; margin: 0 0 12px; } h2 { font-size: 20px; border-bottom: 2px solid #ddd; padding-bottom: 4px;
+       margin-top: 36px; } h3 { font-size: 16px; margin: 24px 0 8px; }
+dl.prov { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; margin: 0; font-size: 13px; }
+dl.prov dt { font-weight: 600; color: #555; } dl.prov dd { margin: 0; }
+code { font: 12px ui-monospace, monospace; background: #f3f3f5; padding: 1px 4px; border-radius: 3px; }
+.scroll { overflow-x: auto; }
+table { border-collapse: collapse; font-size: 12.5px; margin: 8px 0; }
+th, td { border-bottom: 1px solid #e3e3e3; padding: 4px 8px; vertical-align: top; }
+th { background: #f6f6f8; text-align: left; white-space: nowrap; }
+table.results td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
+table.results td.best { font-weight: 700; background: #eef6ee; }
+table.results td.na { color: #aaa; }
+table.claims { width: 100%; } table.claims td.claim { width: 22%; } table.claims td.values { width: 30%; }
+table.claims td.detail { color: #555; font-size: 11.5px; width: 34%; }
+.verdict { display: inline-block; padding: 1px 8px; border-radius: 10px; font-weight: 600; white-space: nowrap; }
+.v-supported { background: #d8f0d8; color: #1d5e1d; } .v-contradicted { background: #f8d7d7; color: #8a1f1f; }
+.v-unseparated { background: #fcefc7; color: #7a5800; } .v-untested { background: #e8e8e8; color: #555; }
+.note { color: #666; font-size: 12.5px; }
+.figures { display: flex; flex-wrap: wrap; gap: 20px; align-items: flex-start; }
+figure { margin: 0; max-width: 100%; } figure img { max-width: 100%; height: auto; display: block; }
+figcaption { font-size: 12.5px; color: #555; margin-top: 4px; max-width: 640px; }
+"""
+
+
+def _inline(text: str) -> str:
+    """HTML of a line of the Markdown used in headers: `code` and **bold**."""
+    escaped = html.escape(text)
+    return re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", re.sub(r"`([^`]*)`", r"<code>\1</code>", escaped))
+
+
+def _results_table(results: Sequence[dict[str, Any]]) -> str:
+    rows = aggregate(results)
+    columns, cells = cell_grid(rows)
+    head = "".join(f"<th>{html.escape(header(k))}</th>" for k in columns)
+    body = []
+    for row, row_cells in zip(rows, cells):
+        tds = "".join(
+            f'<td class="num{" best" if best else ""}{" na" if text == "n/a" else ""}">{html.escape(text)}</td>'
+            for text, best in row_cells
+        )
+        body.append(f"<tr><th>{html.escape(row.label)}</th><td class=num>{len(row.seeds)}</td>{tds}</tr>")
+    head = f"<tr><th>model</th><th>seeds</th>{head}</tr>"
+    return f'<div class=scroll><table class=results>{head}{"".join(body)}</table></div>'
+
+
+_VERDICT_CLASS = {
+    SUPPORTED: "supported",
+    CONTRADICTED: "contradicted",
+    NOT_SEPARATED: "unseparated",
+    NOT_TESTED: "untested",
+}
+
+
+def _claims_table(rows: Sequence[Mapping[str, str]]) -> str:
+    """One row per claim; a claim's parts (joined by ``"; "``) one per line."""
+
+    def cell(text: str, cls: str) -> str:
+        return f"<td class={cls}>" + "<br>".join(html.escape(part) for part in text.split("; ")) + "</td>"
+
+    body = []
+    for c in rows:
+        verdict = f'<span class="verdict v-{_VERDICT_CLASS[c["verdict"]]}">{html.escape(c["verdict"])}</span>'
+        cells = f"<td>{html.escape(c['id'])}</td><td class=claim>{html.escape(c['claim'])}</td>"
+        cells += cell(c["metric"], "metric") + cell(c["values"], "values")
+        cells += f"<td>{verdict}</td>" + cell(c["detail"], "detail")
+        body.append(f"<tr>{cells}</tr>")
+    head = "".join(f"<th>{k}</th>" for k in ("#", "claim", "metric", "values", "verdict", "detail"))
+    return f'<div class=scroll><table class=claims><tr>{head}</tr>{"".join(body)}</table></div>'
+
+
+def _figure(name: str, path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    caption = html.escape((FIGURES[name].__doc__ or name).strip().splitlines()[0])
+    return f'<figure><img alt="{name}" src="data:image/png;base64,{data}"><figcaption>{caption}</figcaption></figure>'
+
+
+def render_html(
+    meta: Mapping[str, Any],
+    results: Sequence[dict[str, Any]],
+    verdicts: Mapping[str, Sequence[Mapping[str, str]]],
+    figures: Mapping[str, Mapping[str, Path]],
+) -> str:
+    """The whole report as one self-contained HTML page."""
+    title = f"aebench: {meta['config']['name']}"
+    prov = "".join(f"<dt>{html.escape(k)}</dt><dd>{_inline(v)}</dd>" for k, v in provenance_items(meta, results))
+    parts = [f"<h1>{html.escape(title)}</h1>", f"<dl class=prov>{prov}</dl>"]
+    for dataset in dict.fromkeys(r["dataset"] for r in results):
+        runs = [r for r in results if r["dataset"] == dataset]
+        parts += [
+            f"<h2>{html.escape(dataset)}</h2>",
+            f"<p class=note>{_inline(evaluation_summary(runs))}</p>",
+            _results_table(runs),
+            f"<p class=note>{html.escape(CELLS_LEGEND)}; bold: best mean.</p>",
+            "<h3>Claims</h3>",
+            _claims_table(verdicts.get(dataset, [])),
+            f"<p class=note>{html.escape(METHOD)}</p>",
+            "<h3>Figures</h3>",
+            '<div class=figures>' + "".join(_figure(n, p) for n, p in figures.get(dataset, {}).items()) + "</div>",
+        ]
+    body = "\n".join(parts)
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{CSS}</style></head><body>\n{body}\n</body></html>\n"
+    )
