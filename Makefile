@@ -5,17 +5,24 @@ PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.aebench-installed
 ARGS ?=
 
-.PHONY: bench test test-slow install clean
+.PHONY: bench reference test test-slow install clean
 
 $(STAMP): pyproject.toml constraints.txt
+	@echo "[install 1/3] creating $(VENV) (first use only)"
 	@test -x $(PYTHON) || python3 -m venv $(VENV)
-	$(PYTHON) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
+	@echo "[install 2/3] installing aebench and its pinned dependencies (about 2 minutes on a fresh venv)"
+	$(PYTHON) -m pip install --disable-pip-version-check --progress-bar off -c constraints.txt -e ".[dev]"
+	@echo "[install 3/3] done"
 	@touch $(STAMP)
 
 install: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/aebench run $(ARGS)
+
+# rewrite a committed reference report (reports/<name>): `make reference ARGS="--config beta_sweep"`
+reference: $(STAMP)
+	$(VENV)/bin/aebench run --write-reference $(ARGS)
 
 test: $(STAMP)
 	$(PYTHON) -m pytest $(ARGS)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import lightning.pytorch as pl
@@ -31,6 +31,10 @@ class TensorBatches:
     ``order[i·W·B : (i+1)·W·B]``, rank r taking its r-th share: W processes at batch size B see exactly
     the batches of one process at batch size W·B, so a DDP run can be checked against a single-process one.
     A last partial global batch is split evenly (its remainder modulo W dropped) so ranks take equal steps.
+
+    Epoch ``e`` is shuffled with ``seed + e``. The epoch is counted by the iterator itself, or read from
+    ``epoch_source`` (the Trainer's epoch), so that a run resumed from a checkpoint draws the batches an
+    uninterrupted run draws.
     """
 
     def __init__(
@@ -43,6 +47,7 @@ class TensorBatches:
         drop_last: bool = False,
         rank: int = 0,
         world_size: int = 1,
+        epoch_source: Callable[[], int] | None = None,
     ) -> None:
         self.tensors = tensors
         self.batch_size = batch_size
@@ -51,6 +56,7 @@ class TensorBatches:
         self.drop_last = drop_last
         self.rank = rank
         self.world_size = world_size
+        self.epoch_source = epoch_source
         self.epoch = 0
 
     def _share(self, size: int) -> int:
@@ -64,6 +70,8 @@ class TensorBatches:
 
     def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
         n, step = len(self.tensors[0]), self.batch_size * self.world_size
+        if self.epoch_source is not None:
+            self.epoch = self.epoch_source()
         if self.shuffle:
             order = seeded_permutation(n, self.seed + self.epoch)
         else:
@@ -104,7 +112,7 @@ class InMemoryDataModule(pl.LightningDataModule, ABC):
     #: human-readable names of the label columns (one for class labels, several for factors)
     label_names: tuple[str, ...] = ("label",)
 
-    def __init__(self, *, batch_size: int = 128, split_seed: int = 0, seed: int = 0) -> None:
+    def __init__(self, *, batch_size: int = 64, split_seed: int = 0, seed: int = 0) -> None:
         super().__init__()
         self.batch_size = batch_size
         self.split_seed = split_seed  # fixed across training seeds: every run is scored on the same test set
@@ -116,6 +124,10 @@ class InMemoryDataModule(pl.LightningDataModule, ABC):
     @abstractmethod
     def load_splits(self) -> tuple[Split, Split, Split]:
         """The train, val and test splits, loaded into memory."""
+
+    def missing_files(self) -> str | None:
+        """Why the dataset's files are not available here (and where they go), or None: checked before training."""
+        return None
 
     def setup(self, stage: str | None = None) -> None:
         if self.train is None:
@@ -136,10 +148,12 @@ class InMemoryDataModule(pl.LightningDataModule, ABC):
 
     def _batches(self, split: Split, shuffle: bool) -> TensorBatches:
         trainer = self.trainer
-        rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None and shuffle else (0, 1)
+        if trainer is None or not shuffle:
+            return TensorBatches((split.images, split.labels), self.batch_size, shuffle=shuffle, seed=self.seed)
         return TensorBatches(
-            (split.images, split.labels), self.batch_size, shuffle=shuffle, seed=self.seed, rank=rank, world_size=world
-        )
+            (split.images, split.labels), self.batch_size, shuffle=True, seed=self.seed,
+            rank=trainer.global_rank, world_size=trainer.world_size, epoch_source=lambda: trainer.current_epoch,
+        )  # fmt: skip
 
     def train_dataloader(self) -> TensorBatches:
         self.setup()

@@ -11,7 +11,7 @@ class DigitsDataModule(InMemoryDataModule):
     """sklearn's ``load_digits``: pixels 0–16 scaled to [0, 1], shape (1, 8, 8), 10 classes."""
 
     def __init__(
-        self, *, val_fraction: float = 0.1, test_fraction: float = 0.2, batch_size: int = 128, split_seed: int = 0, seed: int = 0
+        self, *, val_fraction: float = 0.1, test_fraction: float = 0.2, batch_size: int = 64, split_seed: int = 0, seed: int = 0
     ) -> None:
         super().__init__(batch_size=batch_size, split_seed=split_seed, seed=seed)
         self.val_fraction = val_fraction

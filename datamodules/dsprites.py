@@ -136,7 +136,7 @@ class DSpritesDataModule(InMemoryDataModule):
         n_train: int = 20000,
         n_val: int = 2000,
         n_test: int = 5000,
-        batch_size: int = 128,
+        batch_size: int = 64,
         split_seed: int = 0,
         seed: int = 0,
     ) -> None:

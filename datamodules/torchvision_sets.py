@@ -61,7 +61,7 @@ class TorchvisionDataModule(InMemoryDataModule):
         download: bool = False,
         n_train: int | None = None,
         n_test: int | None = None,
-        batch_size: int = 128,
+        batch_size: int = 64,
         split_seed: int = 0,
         seed: int = 0,
     ) -> None:
@@ -88,7 +88,7 @@ class TorchvisionDataModule(InMemoryDataModule):
         try:
             return self._construct(split)
         except (RuntimeError, OSError) as err:  # torchvision's "Dataset not found", or a failed download
-            name, where = self.dataset_cls.__name__, Path(self.root) / self.folder
+            name, where = self.dataset_cls.__name__, Path(self.root).resolve() / self.folder
             expected = f"expected {', '.join(self.files)} in {where}"
             if self.download:
                 raise DatasetNotFoundError(f"{name}: download failed ({err}); {expected}, place them there") from err
@@ -99,6 +99,17 @@ class TorchvisionDataModule(InMemoryDataModule):
 
     def _permutation(self, n: int) -> Tensor:
         return seeded_permutation(n, self.split_seed)
+
+    def missing_files(self) -> str | None:
+        """Opening the official splits finds missing files; with ``download`` they are fetched at setup instead."""
+        if self.download:
+            return None
+        try:
+            self._open("train")
+            self._open("test")
+        except DatasetNotFoundError as err:
+            return str(err)
+        return None
 
     def prepare_data(self) -> None:
         """Download once per node (Lightning calls this before ``setup`` on every rank) when ``download`` is set."""
@@ -129,7 +140,7 @@ class ArrayDataModule(TorchvisionDataModule):
         val_fraction: float = 0.1,
         n_train: int | None = None,
         n_test: int | None = None,
-        batch_size: int = 128,
+        batch_size: int = 64,
         split_seed: int = 0,
         seed: int = 0,
     ) -> None:
@@ -209,7 +220,7 @@ class CelebADataModule(TorchvisionDataModule):
         image_size: int = 64,
         n_train: int | None = None,
         n_test: int | None = None,
-        batch_size: int = 128,
+        batch_size: int = 64,
         split_seed: int = 0,
         seed: int = 0,
     ) -> None:

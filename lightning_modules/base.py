@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from lightning_modules.interface import Prior
-from lightning_modules.likelihoods import make_likelihood
+from lightning_modules.likelihoods import LikelihoodName, make_likelihood
 from lightning_modules.networks import build_decoder, build_encoder
 from lightning_modules.posterior import Posterior
 from lightning_modules.priors import StandardNormal
@@ -32,7 +32,7 @@ class AutoencoderModule(pl.LightningModule, ABC):
         self,
         image_shape: Sequence[int],
         latent_dim: int = 8,
-        likelihood: str = "bernoulli",
+        likelihood: LikelihoodName = "bernoulli",
         gaussian_sigma: float = 0.1,
         hidden: Sequence[int] = (256, 128),
         lr: float = 1e-3,

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from torch import Tensor
 
+from lightning_modules.likelihoods import LikelihoodName
 from lightning_modules.vae import VAE
 
 
@@ -19,7 +20,7 @@ class BetaVAE(VAE):
         self,
         image_shape: Sequence[int],
         latent_dim: int = 8,
-        likelihood: str = "bernoulli",
+        likelihood: LikelihoodName = "bernoulli",
         gaussian_sigma: float = 0.1,
         hidden: Sequence[int] = (256, 128),
         lr: float = 1e-3,

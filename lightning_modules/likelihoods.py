@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -39,7 +40,8 @@ class Gaussian:
         return out
 
 
-LIKELIHOODS = ("bernoulli", "gaussian")
+LikelihoodName = Literal["bernoulli", "gaussian"]  # the config schema of a model's ``likelihood`` option
+LIKELIHOODS = get_args(LikelihoodName)
 
 
 def make_likelihood(name: str, sigma: float) -> Bernoulli | Gaussian:

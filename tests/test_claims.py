@@ -80,7 +80,7 @@ def test_same_row_two_metrics() -> None:
 
 def test_missing_metric_row_or_seeds_is_not_tested_with_the_reason() -> None:
     missing_metric = verdict("2", rows("ae", {"recon_mse": LOW}) + rows("vae", {"recon_mse": HIGH}))
-    assert missing_metric["verdict"] == NOT_TESTED and "`fid_prior` of vae has 0 seed value(s)" in missing_metric["detail"]
+    assert missing_metric["verdict"] == NOT_TESTED and "`fid_prior` of vae has 0 finite seed value(s)" in missing_metric["detail"]
     missing_row = verdict("1", rows("ae", {"recon_mse": LOW}))
     assert missing_row["verdict"] == NOT_TESTED and "no `vae` row" in missing_row["detail"]
     one_seed = verdict("1", rows("ae", {"recon_mse": LOW[:1]}) + rows("vae", {"recon_mse": HIGH}))

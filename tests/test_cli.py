@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from benchmarks.cli import main
 
@@ -76,3 +77,83 @@ def test_rerun_with_everything_done_keeps_the_report_byte_identical(tiny_config_
     before = {name: (out_dir / name).read_bytes() for name in ("meta.json", "table.md", "table.json", "table.csv")}
     assert main(["run", "--config", str(tiny_config_file)]) == 0
     assert {name: (out_dir / name).read_bytes() for name in before} == before
+
+
+def _tiny_without_output_dir(tmp_path: Path) -> Path:
+    from .conftest import TINY_CONFIG
+
+    path = tmp_path / "tiny.yaml"
+    config = {**TINY_CONFIG, "seeds": [0], "models": TINY_CONFIG["models"][:1],
+              "evaluation": {**TINY_CONFIG["evaluation"], "baselines": ["pca"]}}  # fmt: skip
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_runs_go_to_a_working_folder_and_reports_are_written_only_on_purpose(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = _tiny_without_output_dir(tmp_path)
+    assert main(["run", "--config", str(config), "--output-dir", "reports/tiny"]) == 2
+    assert "--write-reference" in capsys.readouterr().err and not (tmp_path / "reports").exists()
+    assert main(["run", "--config", str(config), "--write-reference"]) == 0
+    reference = tmp_path / "reports" / "tiny"
+    assert (reference / "table.json").is_file()
+    capsys.readouterr()
+    assert main(["run", "--config", str(config), "--trainer.max_epochs", "1"]) == 0  # an override run
+    assert (tmp_path / "runs" / "tiny" / "table.json").is_file()  # it trained into the working folder
+    out = capsys.readouterr().out
+    assert "not reproduced: 2/2 runs trained here" in out  # 1 epoch is not the reference's 2
+    assert main(["run", "--config", str(config), "--output-dir", "runs/fresh"]) == 0  # as in a fresh clone
+    out = capsys.readouterr().out
+    verdict = next(line for line in out.splitlines() if line.startswith(("reproduced", "not reproduced")))
+    assert verdict.startswith("reproduced: 2/2 runs trained here, all ") and "cells within their 95% intervals" in verdict
+    assert (tmp_path / "runs" / "fresh" / "reproduction.md").is_file()
+
+
+def test_a_shipped_config_is_found_by_name_and_help_documents_overrides(capsys) -> None:
+    assert main(["config", "show", "beta_sweep"]) == 0
+    assert "name: beta_sweep" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    help_text = capsys.readouterr().out
+    assert "--datasets.0.batch_size 32" in help_text and "--write-reference" in help_text
+
+
+def test_evaluate_accepts_only_evaluation_overrides(tmp_path: Path, capsys) -> None:
+    assert main(["evaluate", str(tmp_path / "x.ckpt"), "--trainer.max_epochs", "5"]) == 2
+    assert "only --evaluation.KEY overrides apply" in capsys.readouterr().err
+
+
+def test_when_every_run_fails_there_is_no_report(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "allfail", "output_dir": str(tmp_path / "out"), "seeds": [0], "datasets": [{"name": "digits", "batch_size": 256}],
+        "models": [{"name": "vae", "latent_dim": 2, "hidden": [16], "lr": 1000.0}],
+        "trainer": {"max_epochs": 2, "accelerator": "cpu"}, "evaluation": {"baselines": []},
+    }))  # fmt: skip
+    assert main(["run", "--config", str(path)]) == 1
+    assert "every run failed (1); no report was written" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "table.md").exists()
+
+
+def test_output_to_a_closed_pipe_ends_quietly() -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks", "config", "show"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    proc.stdout.close()  # like `| head` that has already exited: every write fails with EPIPE
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 141 and b"BrokenPipeError" not in err and b"Traceback" not in err, err
+
+
+def test_default_batch_size_is_the_one_the_readme_and_shipped_configs_state() -> None:
+    import inspect
+
+    from benchmarks.config import CONFIG_DIR
+    from datamodules import DATAMODULES
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    defaults = {inspect.signature(DATAMODULES.get(n).__init__).parameters["batch_size"].default for n in DATAMODULES}
+    shipped = {d.get("batch_size") for p in CONFIG_DIR.glob("*.yaml") for d in yaml.safe_load(p.read_text()).get("datasets", [])}
+    assert defaults == {64} and shipped <= {64, None} and "batch_size: 64" in readme

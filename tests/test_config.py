@@ -33,7 +33,7 @@ def _load(tmp_path: Path, **changes) -> object:
         ({"evaluation": {"fid_backend": "incept"}}, r"evaluation\.fid_backend: expected one of 'domain' \| 'inception'"),
         ({"seeds": []}, r"seeds: must list at least one entry"),
         ({"models": [{"name": "vae"}, {"name": "vae"}]}, r"duplicate row labels \['vae'\]"),
-        ({"datasets": [{"name": "digits", "test_fraction": 1.5}]}, r"datasets\[0\]\.test_fraction: must be in \[0, 1\)"),
+        ({"datasets": [{"name": "digits", "test_fraction": 1.5}]}, r"datasets\[0\]\.test_fraction: must be in \(0, 1\)"),
     ],
 )
 def test_bad_config_names_the_key(tmp_path: Path, changes: dict, match: str) -> None:

@@ -152,3 +152,20 @@ def test_multi_factor_dataset_gets_a_probe_per_factor_and_their_mean() -> None:
     assert metrics["probe_acc"] == pytest.approx(sum(factors.values()) / 5)
     assert context.info["fid_n"] == 80  # FID over the whole (small) test split
     assert figure["reconstructions"].shape == (8, 1, 64, 64) and figure["traversals"].shape[:2] == (4, 7)
+
+
+def test_contexts_are_shared_per_dataset_and_evaluation_config() -> None:
+    from benchmarks.config import DatasetConfig
+    from benchmarks.execution.runner import Contexts
+
+    contexts, digits = Contexts(), DatasetConfig("digits")
+    first = contexts.get(digits, EvaluationConfig())
+    assert contexts.get(digits, EvaluationConfig()) is first  # every run of the benchmark shares it
+    other = contexts.get(digits, EvaluationConfig(fid_samples=100))
+    assert other is not first and other.n_fid == 100 and first.n_fid == len(first.datamodule.test)
+
+
+def test_fid_from_fewer_samples_than_features_warns_that_it_is_ill_conditioned(context: EvalContext) -> None:
+    small = EvalContext.build(context.datamodule, "digits", EvaluationConfig(fid_samples=30))
+    with pytest.warns(UserWarning, match=r"N = 30 samples of 64-d features: the covariances are singular"):
+        small.scorer

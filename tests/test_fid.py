@@ -11,7 +11,8 @@ from scipy import linalg
 from torch import nn
 from torchmetrics.image.fid import _compute_fid
 
-from benchmarks.evaluation.fid_scorer import FIDScorer, NonFiniteInputError, _frechet_distance
+from benchmarks.evaluation.fid_scorer import FIDScorer, _frechet_distance
+from benchmarks.evaluation.finite import NonFiniteInputError
 
 
 class Flatten(nn.Flatten):

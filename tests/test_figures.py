@@ -17,8 +17,8 @@ SWEEP_FIGURES = {"rate_distortion", "metrics_vs_beta"}
 
 
 def _data(out: Path) -> FigureData:
-    _, results, arrays = load_outputs(out)
-    return FigureData("digits", results, arrays)
+    found = load_outputs(out)
+    return FigureData("digits", found.results, found.arrays)
 
 
 @pytest.fixture(scope="module")

@@ -139,7 +139,7 @@ def write_mock_benchmark(out: Path, *, betas: tuple[float, ...] = BETAS, npz: bo
 def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Path]]:
     out = tmp_path_factory.mktemp("bench")
     write_mock_benchmark(out)
-    return out, build_report(out)
+    return out, build_report(out).paths
 
 
 EXPECTED_ROWS = ["ae", "vae", "beta_vae[beta=0.5]", "beta_vae[beta=4]", "beta_vae[beta=16]", "pca", "pixels"]
@@ -186,16 +186,16 @@ def test_html_is_self_contained_with_embedded_figures(report: tuple[Path, dict[s
 def test_build_twice_gives_identical_tables(report: tuple[Path, dict[str, Path]]) -> None:
     out, first = report
     before = {k: first[k].read_bytes() for k in ("md", "csv", "json", "tex", "claims")}
-    again = build_report(out)
+    again = build_report(out).paths
     assert {k: again[k].read_bytes() for k in before} == before
 
 
 def test_without_meta_json_provenance_comes_from_the_records(tmp_path: Path) -> None:
     write_mock_benchmark(tmp_path, npz=False)
     (tmp_path / "meta.json").unlink()
-    meta, results, arrays = load_outputs(tmp_path)
-    assert meta["commit"] == "abc123" and meta["config"]["seeds"] == [0, 1, 2] and not arrays
-    paths = build_report(tmp_path)
+    found = load_outputs(tmp_path)
+    assert found.meta["commit"] == "abc123" and found.meta["config"]["seeds"] == [0, 1, 2] and not found.arrays
+    paths = build_report(tmp_path).paths
     assert "unknown (no meta.json)" in paths["md"].read_text()
     drawn = {k.rpartition("/")[2] for k in paths if k.startswith("figures/")}
     assert drawn == {"kl_per_dim", "training_curves", "rate_distortion", "metrics_vs_beta"}  # no image figures

@@ -114,3 +114,39 @@ def test_evaluate_rescores_a_whole_folder_and_says_so(uninterrupted: Path, tmp_p
     assert all(r["reevaluated"]["command"] == f"aebench evaluate {folder} --evaluation.iwae_k 32" for r in new.values())
     assert json.loads((folder / "meta.json").read_text())["reevaluated"]["evaluation_overrides"] == {"iwae_k": 32}
     assert "IWAE K = 32" in (folder / "table.md").read_text()
+
+
+def _resumable_config(tmp_path: Path, name: str) -> Path:
+    path = _config(tmp_path, name)
+    config = yaml.safe_load(path.read_text())
+    config["trainer"].update(max_epochs=4, checkpoint_every_n_epochs=1)
+    config["evaluation"]["baselines"] = []
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_a_run_killed_mid_training_resumes_from_its_checkpoint_to_the_metrics_of_an_uninterrupted_one(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    assert main(["run", "--config", str(_resumable_config(tmp_path, "whole"))]) == 0
+    whole = {r["label"]: r for r in (json.loads(p.read_text()) for p in (tmp_path / "whole" / "results").glob("*.json"))}
+
+    from benchmarks.execution.callbacks import DivergenceGuard
+
+    def killed_in_epoch_three(self, trainer, pl_module):
+        if trainer.current_epoch == 2:
+            raise Killed  # the process dies after epoch 2's resume checkpoint, before epoch 3's
+    with monkeypatch.context() as patch:
+        patch.setattr(DivergenceGuard, "on_train_epoch_end", killed_in_epoch_three)
+        with pytest.raises(Killed):
+            main(["run", "--config", str(_resumable_config(tmp_path, "killed"))])
+    (resume,) = (tmp_path / "killed" / "checkpoints").glob("*/resume.ckpt")
+    capsys.readouterr()
+    assert main(["run", "--config", str(_resumable_config(tmp_path, "killed"))]) == 0
+    assert "resuming from" in capsys.readouterr().out and not resume.exists()  # used, then removed
+    resumed = {r["label"]: r for r in (json.loads(p.read_text()) for p in (tmp_path / "killed" / "results").glob("*.json"))}
+    for label in ("ae", "vae"):  # the VAE too: its noise comes from the RNG state saved in the checkpoint
+        assert resumed[label]["steps"] == whole[label]["steps"] and resumed[label]["epochs"] == 4
+        assert [c["epoch"] for c in resumed[label]["curves"]] == [c["epoch"] for c in whole[label]["curves"]]
+        for key, value in whole[label]["metrics"].items():
+            assert resumed[label]["metrics"][key] == pytest.approx(value, rel=1e-6, abs=1e-9), (label, key)

@@ -19,6 +19,14 @@ from benchmarks.config.settings import BenchmarkConfig, ConfigError, DatasetConf
 # bump when a results file's meaning changes: old files then no longer match any run id
 # (2: the run id hashes the training identity only; evaluation settings are checked separately)
 RESULTS_SCHEMA = 2
+#: settings that do not change the trained model: how often a resume checkpoint is written (a resumed run equals
+#: an uninterrupted one), and where a dataset's files are found (the same files anywhere)
+TRAINING_INVARIANT = ("checkpoint_every_n_epochs",)
+DATA_INVARIANT = ("root", "download")
+
+
+def _dataset_identity(dataset: DatasetConfig) -> dict[str, Any]:
+    return {k: v for k, v in dataset.resolved().items() if k not in DATA_INVARIANT}
 
 
 @dataclass(frozen=True)
@@ -35,15 +43,20 @@ class RunSpec:
         """What determines the trained model, defaults filled in (hashed into the run id)."""
         return {
             "schema": RESULTS_SCHEMA,
-            "dataset": self.dataset.resolved(),
+            "dataset": _dataset_identity(self.dataset),
             "model": self.model.resolved(),
             "seed": self.seed,
-            "trainer": asdict(self.trainer),
+            "trainer": {k: v for k, v in asdict(self.trainer).items() if k not in TRAINING_INVARIANT},
         }
 
     def resolved(self) -> dict[str, Any]:
-        """The identity and the evaluation settings: the ``config`` stored in the results file."""
-        return {**self.identity(), "evaluation": asdict(self.evaluation)}
+        """Everything the run was given, defaults filled in: the ``config`` stored in its results file."""
+        return {
+            **self.identity(),
+            "dataset": self.dataset.resolved(),
+            "trainer": asdict(self.trainer),
+            "evaluation": asdict(self.evaluation),
+        }
 
     @property
     def label(self) -> str:
@@ -67,14 +80,14 @@ class BaselineSpec:
     def identity(self) -> dict[str, Any]:
         return {
             "schema": RESULTS_SCHEMA,
-            "dataset": self.dataset.resolved(),
+            "dataset": _dataset_identity(self.dataset),
             "baseline": self.name,
             "n_components": self.n_components,
             "seed": self.seed,
         }
 
     def resolved(self) -> dict[str, Any]:
-        return {**self.identity(), "evaluation": asdict(self.evaluation)}
+        return {**self.identity(), "dataset": self.dataset.resolved(), "evaluation": asdict(self.evaluation)}
 
     @property
     def label(self) -> str:

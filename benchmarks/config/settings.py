@@ -8,7 +8,9 @@ are checked against the signature of the registered class, so the classes are th
 from __future__ import annotations
 
 import copy
+import inspect
 import itertools
+import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,23 +22,33 @@ from benchmarks.config.schema import ConfigError, build_dataclass, check_kwargs,
 
 CONFIG_DIR = Path(__file__).parent.parent / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "default.yaml"
+RUNS_DIR = Path("runs")  # where a benchmark writes by default: a working folder (ignored by git)
+REFERENCE_DIR = Path("reports")  # the committed reference reports, written only with --write-reference
+DATA_ENV = "AEBENCH_DATA"  # the base folder of relative dataset roots (default: the config file's folder)
 
 # Value ranges of hyperparameters, by name, wherever they appear (dataset or model options).
 _POSITIVE = {"latent_dim", "lr", "gaussian_sigma", "batch_size", "capacity_steps", "n_train", "n_val", "n_test"}
 _NON_NEGATIVE = {"beta", "capacity_max", "capacity_gamma", "split_seed"}
 _FRACTIONS = {"val_fraction", "test_fraction"}
+_POSITIVE_ITEMS = {"hidden"}  # lists whose every element must be > 0 (a layer of width 0 trains a constant)
+MAX_SEED = 2**32 - 1  # what numpy's and Lightning's seeding accept
 
 
 def _check_range(key: str, value: Any, where: str) -> None:
     """Raise if a hyperparameter named ``key`` has an impossible value; ``where`` is its key path."""
+    if key in _POSITIVE_ITEMS and isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            if not isinstance(item, int) or isinstance(item, bool) or item <= 0:
+                raise ConfigError(f"{where}[{i}]: must be an integer > 0, got {item!r}")
+        return
     if value is None or isinstance(value, (str, bool, list, tuple)):
         return
     if key in _POSITIVE and value <= 0:
         raise ConfigError(f"{where}: must be > 0, got {value}")
     if key in _NON_NEGATIVE and value < 0:
         raise ConfigError(f"{where}: must be >= 0, got {value}")
-    if key in _FRACTIONS and not 0 <= value < 1:
-        raise ConfigError(f"{where}: must be in [0, 1), got {value}")
+    if key in _FRACTIONS and not 0 < value < 1:
+        raise ConfigError(f"{where}: must be in (0, 1), got {value}")
 
 
 def _check_ranges(options: dict[str, Any], path: str) -> None:
@@ -73,7 +85,15 @@ class DatasetConfig:
         options = {k: v for k, v in data.items() if k != "name"}
         options = check_kwargs(module.__init__, options, path, skip=("seed",))
         _check_ranges(options, path)
-        return cls(data["name"], options)
+        if "root" in inspect.signature(module.__init__).parameters and "root" not in options and os.environ.get(DATA_ENV):
+            options["root"] = os.environ[DATA_ENV]
+        config = cls(data["name"], options)
+        resolved = config.resolved()
+        if "val_fraction" in resolved and "test_fraction" in resolved:
+            total = resolved["val_fraction"] + resolved["test_fraction"]
+            if total >= 1:
+                raise ConfigError(f"{path}: val_fraction + test_fraction must be < 1 (training needs images), got {total:g}")
+        return config
 
     def resolved(self) -> dict[str, Any]:
         from datamodules import DATAMODULES
@@ -142,10 +162,17 @@ class TrainerConfig:
     gradient_clip_val: float | None = None
     check_val_every_n_epoch: int | None = None  # None: no validation loop (costs ~30% at this size)
     deterministic: bool = False
+    # not a Trainer argument: a full checkpoint to resume from every N epochs; None: after every 5 minutes of
+    # training (short runs never pay for one). It does not change the trained model, so not the run id either.
+    checkpoint_every_n_epochs: int | None = None
 
     def validate(self, path: str) -> None:
         if self.max_epochs < 1 and self.max_steps < 1:
             raise ConfigError(f"{path}.max_epochs: must be >= 1 (or set max_steps >= 1)")
+        for key in ("check_val_every_n_epoch", "checkpoint_every_n_epochs"):
+            value = getattr(self, key)
+            if value is not None and value < 1:
+                raise ConfigError(f"{path}.{key}: must be >= 1 or null, got {value}")
 
 
 @dataclass(frozen=True)
@@ -162,11 +189,18 @@ class EvaluationConfig:
     metrics: list[str] | None = None  # None: every registered metric that applies to a run
 
     def validate(self, path: str) -> None:
-        for key in ("fid_samples", "gmm_components", "iwae_k", "batch_size"):
+        for key in ("gmm_components", "iwae_k", "batch_size"):
             value = getattr(self, key)
-            if value is not None and value < 1:
+            if value < 1:
                 raise ConfigError(f"{path}.{key}: must be >= 1, got {value}")
+        if self.fid_samples is not None and self.fid_samples < 2:
+            raise ConfigError(f"{path}.fid_samples: must be >= 2 (a covariance needs two samples) or null, got {self.fid_samples}")
         from benchmarks.evaluation.metrics import METRICS
+        from benchmarks.evaluation.samplers import SAMPLERS
+
+        for i, name in enumerate(self.samplers):
+            if name not in SAMPLERS:
+                raise ConfigError(f"{path}.samplers[{i}]: {SAMPLERS.unknown_message(name)}")
 
         for i, name in enumerate(self.metrics or []):
             if name not in METRICS:
@@ -195,7 +229,7 @@ class BenchmarkConfig:
     datasets: list[DatasetConfig]
     models: list[ModelConfig]
     name: str = "default"
-    output_dir: str = "reports/default"
+    output_dir: str | None = None  # None: runs/<name> (the reference is reports/<name>)
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
@@ -209,12 +243,27 @@ class BenchmarkConfig:
                 raise ConfigError(f"{key}: must list at least one entry")
         if len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"seeds: duplicate seeds in {self.seeds}")
+        for i, seed in enumerate(self.seeds):
+            if not 0 <= seed <= MAX_SEED:
+                raise ConfigError(f"seeds[{i}]: must be in [0, {MAX_SEED}], got {seed}")
+        if self.cpu_threads is not None and self.cpu_threads < 1:
+            raise ConfigError(f"cpu_threads: must be >= 1 or null, got {self.cpu_threads}")
         labels = [m.label for spec in self.models for m in spec.expand()]
         dupes = sorted({x for x in labels if labels.count(x) > 1})
         if dupes:
             raise ConfigError(f"models: duplicate row labels {dupes}; give each model entry a distinct 'label'")
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", self.name):
             raise ConfigError(f"name: use letters, digits, '_', '-', '.' only, got {self.name!r}")
+
+    @property
+    def output_path(self) -> Path:
+        """Where this benchmark writes: ``output_dir``, or ``runs/<name>``."""
+        return Path(self.output_dir) if self.output_dir else RUNS_DIR / self.name
+
+    @property
+    def reference_path(self) -> Path:
+        """Its committed reference report: ``reports/<name>``."""
+        return REFERENCE_DIR / self.name
 
     def resolved(self) -> dict[str, Any]:
         """The config with every default filled in, as printed by ``aebench config show``."""
@@ -224,11 +273,31 @@ class BenchmarkConfig:
         return out
 
 
-def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+def _merge(base: dict[str, Any], override: dict[str, Any], path: str = "") -> dict[str, Any]:
+    """``override`` merged into ``base``: mappings recursively; a mapping with integer keys into a list's elements
+    (``--datasets.0.batch_size 32``); anything else replaced."""
     out = copy.deepcopy(base)
     for key, value in override.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        where = f"{path}.{key}" if path else str(key)
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value, where)
+        elif isinstance(value, dict) and isinstance(out.get(key), list) and value and all(str(k).isdigit() for k in value):
+            out[key] = _merge_elements(out[key], value, where)
+        else:
+            out[key] = value
     return out
+
+
+def _merge_elements(items: list[Any], override: dict[str, Any], path: str) -> list[Any]:
+    """List elements addressed by index; a bare name (``- digits``) becomes ``{name: digits}`` to take options."""
+    items = list(items)
+    for index, value in override.items():
+        i = int(index)
+        if i >= len(items):
+            raise ConfigError(f"{path}.{index}: index out of range; {path} has {len(items)} entries (0 to {len(items) - 1})")
+        element = {"name": items[i]} if isinstance(items[i], str) and isinstance(value, dict) else items[i]
+        items[i] = _merge(element, value, f"{path}.{index}") if isinstance(value, dict) and isinstance(element, dict) else value
+    return items
 
 
 def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
@@ -237,19 +306,34 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
         shipped = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
         raise ConfigError(f"config file not found: {path} (shipped configs: {', '.join(shipped)})")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        with path.open(encoding="utf-8") as stream:  # a stream with a name: YAML's error marks then name the file
+            data = yaml.safe_load(stream) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not a UTF-8 text file ({err})") from err
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping")
+    _resolve_roots(data, path.parent)
     parent = data.pop("extends", None)
     if parent is None:
         return data
+    if not isinstance(parent, str):
+        raise ConfigError(f"{path}: extends: expected the name or path of one config, got {parent!r}")
     candidates = [path.parent / parent, path.parent / f"{parent}.yaml", CONFIG_DIR / f"{parent}.yaml"]
     parent_path = next((p.resolve() for p in candidates if p.is_file()), candidates[0])
     if parent_path in seen:
         raise ConfigError(f"{path}: 'extends' forms a cycle through {parent_path}")
     return _merge(_read_yaml(parent_path, (*seen, path.resolve())), data)
+
+
+def _resolve_roots(data: dict[str, Any], folder: Path) -> None:
+    """Make the relative dataset ``root`` options of one config file absolute: against ``$AEBENCH_DATA`` when it is
+    set, else against the file's own folder (so a config finds its data from any working directory)."""
+    base = Path(os.environ[DATA_ENV]) if os.environ.get(DATA_ENV) else folder
+    for entry in data.get("datasets") or []:
+        if isinstance(entry, dict) and isinstance(entry.get("root"), str) and not Path(entry["root"]).is_absolute():
+            entry["root"] = str((base / entry["root"]).resolve())
 
 
 def parse_overrides(args: list[str]) -> dict[str, Any]:
@@ -268,13 +352,26 @@ def parse_overrides(args: list[str]) -> dict[str, Any]:
         *parents, leaf = key.split(".")
         for p in parents:
             node = node.setdefault(p, {})
-        node[leaf] = yaml.safe_load(value)
+        try:
+            node[leaf] = yaml.safe_load(value)
+        except yaml.YAMLError as err:
+            reason = " ".join(str(getattr(err, "problem", None) or err).split())
+            raise ConfigError(f"--{key}: {value!r} is not a valid YAML value ({reason}); e.g. --seeds \"[0, 1]\"") from err
     return out
+
+
+def config_path(name_or_path: str | Path | None) -> Path:
+    """A config file: a path, or the name of a shipped config (``beta_sweep``); ``None`` is the default benchmark."""
+    if name_or_path is None:
+        return DEFAULT_CONFIG
+    path = Path(name_or_path)
+    shipped = CONFIG_DIR / f"{name_or_path}.yaml"
+    return shipped if not path.is_file() and shipped.is_file() else path
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> BenchmarkConfig:
     """Load, merge ``extends`` and overrides, and validate; ``None`` loads the default benchmark."""
-    path = Path(path) if path is not None else DEFAULT_CONFIG
+    path = config_path(path)
     data = _merge(_read_yaml(path), overrides or {})
     data.pop("source", None)
     config = build_dataclass(BenchmarkConfig, data)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -93,8 +94,12 @@ def _evaluate(model: DomainClassifier, images: Tensor, labels: Tensor, batch: in
     return loss / len(images), (correct.double() / len(images)).tolist()
 
 
-def train_classifier(datamodule: InMemoryDataModule, seed: int) -> tuple[DomainClassifier, dict[str, Any]]:
+def train_classifier(
+    datamodule: InMemoryDataModule, seed: int, on_progress: Callable[[str, float], None] | None = None
+) -> tuple[DomainClassifier, dict[str, Any]]:
     """Train the domain classifier, early-stopped and selected on val loss; returns it and its metadata.
+
+    ``on_progress(status, fraction)`` is called at every validation (for a progress line).
 
     A plain loop over the in-memory tensors rather than a Trainer: this is a measuring instrument, not a
     benchmarked model, and nothing a Trainer adds (logging, checkpoints, strategies) is needed here.
@@ -117,6 +122,8 @@ def train_classifier(datamodule: InMemoryDataModule, seed: int) -> tuple[DomainC
             optimizer.step()
             if step % RECIPE["eval_every"] == 0:
                 val_loss, _ = _evaluate(model, val_images, val_labels)
+                if on_progress is not None:
+                    on_progress(f"step {step}/{RECIPE['max_steps']}, val loss {val_loss:.3f}", step / RECIPE["max_steps"])
                 stale = 0 if val_loss < best_loss else stale + 1
                 if stale == 0:
                     best_loss, best_step = val_loss, step

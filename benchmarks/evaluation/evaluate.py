@@ -10,6 +10,7 @@ config or has to be re-evaluated from its checkpoint.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ import numpy as np
 
 from benchmarks.config import EvaluationConfig
 from benchmarks.evaluation.figure_data import figure_data
+from benchmarks.evaluation.finite import NonFiniteInputError
 from benchmarks.evaluation.inputs import EvalContext, EvalInputs
 from benchmarks.evaluation.metrics import METRICS
 from lightning_modules import LatentModel
@@ -24,18 +26,24 @@ from lightning_modules import LatentModel
 
 @dataclass(frozen=True)
 class Evaluation:
-    """What :func:`evaluate` measured: values by result key, figure data, seconds per metric, and its identity."""
+    """What :func:`evaluate` measured: values by result key, figure data, seconds per metric, its identity, and
+    the metrics that failed on non-finite inputs (name → reason)."""
 
     metrics: dict[str, Any]
     figure: dict[str, np.ndarray]
     seconds: dict[str, float]
     identity: dict[str, Any]
+    failures: dict[str, str]
 
 
 def evaluation_identity(config: EvaluationConfig, applied: list[str]) -> dict[str, Any]:
-    """The selected metrics and the value of every evaluation setting that the ``applied`` metrics read."""
+    """The selected and the ``applied`` metrics, and the value of every evaluation setting the applied ones read."""
     settings = sorted({s for name in applied for s in METRICS.get(name).settings})
-    return {"metrics": config.selected_metrics(), "settings": {s: getattr(config, s) for s in settings}}
+    return {
+        "metrics": config.selected_metrics(),
+        "applied": list(applied),
+        "settings": {s: getattr(config, s) for s in settings},
+    }
 
 
 def is_current(record: dict[str, Any], config: EvaluationConfig) -> bool:
@@ -52,25 +60,45 @@ def _same(value: Any, recorded: Any) -> bool:
     return (list(value) if isinstance(value, tuple) else value) == recorded
 
 
-def evaluate(model: LatentModel, context: EvalContext, *, seed: int) -> Evaluation:
-    """Every selected metric that applies to ``model``, on the test split of ``context``; and its figure data."""
+def evaluate(
+    model: LatentModel, context: EvalContext, *, seed: int, on_metric: Callable[[str, float], None] | None = None
+) -> Evaluation:
+    """Every selected metric that applies to ``model``, on the test split of ``context``; and its figure data.
+
+    ``on_metric(status, fraction)`` is called before each metric (for a progress line). A metric whose inputs
+    are not finite (a diverged model) is recorded in ``failures`` with the reason, and the
+    others go on; no figure data is drawn from non-finite images.
+    """
     if callable(getattr(model, "eval", None)):
         model.eval()  # type: ignore[attr-defined]
     inputs = EvalInputs(model, context, seed)
     values: dict[str, Any] = {}
     seconds: dict[str, float] = {}
-    for name in context.config.selected_metrics():
+    failures: dict[str, str] = {}
+    selected = context.config.selected_metrics()
+    for i, name in enumerate(selected):
         metric = METRICS.get(name)()
         if not metric.applies(inputs):
             continue
+        if on_metric is not None:
+            on_metric(f"{name} ({i + 1}/{len(selected)})", i / len(selected))
         start = time.perf_counter()
-        out = metric.compute(inputs)
-        seconds[name] = round(time.perf_counter() - start, 3)
+        try:
+            out = metric.compute(inputs)
+        except NonFiniteInputError as err:
+            failures[name] = str(err)
+            continue
+        finally:
+            seconds[name] = round(time.perf_counter() - start, 3)
         undeclared = [key for key in out if not metric.declares(key)]
         if undeclared:
             raise ValueError(f"metric '{name}' wrote undeclared result keys {undeclared}; declare them in its `keys`")
         values.update(out)
-    return Evaluation(values, figure_data(inputs, values), seconds, evaluation_identity(context.config, list(seconds)))
+    try:
+        figure = figure_data(inputs, values)
+    except NonFiniteInputError:
+        figure = {}
+    return Evaluation(values, figure, seconds, evaluation_identity(context.config, list(seconds)), failures)
 
 
 __all__ = ["EvalContext", "Evaluation", "evaluate", "evaluation_identity", "is_current"]

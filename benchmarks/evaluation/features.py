@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import logging
 import os
 import warnings
 from pathlib import Path
@@ -26,9 +25,8 @@ from torch import Tensor, nn
 from aebench_registry import Registry
 from benchmarks.evaluation.domain_classifier import RECIPE, DomainClassifier, build_classifier, train_classifier
 from benchmarks.files import write_bytes_atomic
+from benchmarks.progress import stage
 from datamodules import InMemoryDataModule
-
-log = logging.getLogger(__name__)
 
 INCEPTION_WEIGHTS = "weights-inception-2015-12-05-6726825d.pth"
 INCEPTION_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_WEIGHTS}"
@@ -117,10 +115,11 @@ def _domain_extractor(
     path = cache_dir / f"domain-{dataset_name}-split{datamodule.split_seed}-{digest}.pt"
     cached = _load_cached(path, key, datamodule, seed)
     if cached is None:
-        model, meta = train_classifier(datamodule, seed)
+        with stage(f"FID feature classifier for {dataset_name} (trained once, then cached)") as progress:
+            model, meta = train_classifier(datamodule, seed, on_progress=progress.update)
+            progress.done("test accuracy " + ", ".join(f"{k} {v:.3f}" for k, v in meta["test_acc"].items()))
         meta["key"] = key
         _write_cache(path, model.state_dict(), meta)
-        log.info("domain classifier for %s: test accuracy %s", dataset_name, meta["test_acc"])
     else:
         model, meta = cached
     info = {k: meta[k] for k in ("n_features", "test_acc", "val_acc", "train_seconds")}
@@ -140,16 +139,30 @@ class _InceptionInput(nn.Module):
         return (images.expand(-1, 3, -1, -1) * 255).byte()
 
 
+def inception_weights() -> Path:
+    """Where torch-fidelity's InceptionV3 weights are looked up: ``$TORCH_HOME/hub/checkpoints/``."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_WEIGHTS
+
+
+def missing_inception_weights() -> str | None:
+    """Why the ``inception`` backend cannot run here (its weights file is absent), or None."""
+    weights = inception_weights()
+    if weights.is_file():
+        return None
+    return (
+        f"the inception FID backend needs the InceptionV3 weights file {INCEPTION_WEIGHTS} in "
+        f"{weights.parent} (that is $TORCH_HOME/hub/checkpoints; TORCH_HOME defaults to ~/.cache/torch). "
+        f"Download it from {INCEPTION_URL} on a machine with network access and copy it there, "
+        "or use the offline backend 'domain'."
+    )
+
+
 @BACKENDS.register("inception")
 def _inception_extractor(datamodule: InMemoryDataModule, **_: Any) -> FeatureExtractor:
-    weights = Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_WEIGHTS
-    if not weights.is_file():  # checked first: torch-fidelity would otherwise try to download it
-        raise FileNotFoundError(
-            f"the inception FID backend needs the InceptionV3 weights file {INCEPTION_WEIGHTS} in "
-            f"{weights.parent} (that is $TORCH_HOME/hub/checkpoints; TORCH_HOME defaults to ~/.cache/torch). "
-            f"Download it from {INCEPTION_URL} on a machine with network access and copy it there, "
-            "or use the offline backend 'domain'."
-        )
+    problem = missing_inception_weights()
+    if problem is not None:  # checked first: torch-fidelity would otherwise try to download it
+        raise FileNotFoundError(problem)
+    weights = inception_weights()
     from torchmetrics.image.fid import NoTrainInceptionV3
 
     inception = NoTrainInceptionV3("inception-v3-compat", ["2048"], feature_extractor_weights_path=str(weights))

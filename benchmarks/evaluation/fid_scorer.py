@@ -32,11 +32,8 @@ from torch import Tensor, nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 
+from benchmarks.evaluation.finite import check_finite
 from benchmarks.evaluation.linalg import psd_factor
-
-
-class NonFiniteInputError(ValueError):
-    """Features (or the images behind them) hold NaN or ±inf: no distance is defined."""
 
 
 def _frechet_distance(mu1: Tensor, sigma1: Tensor, mu2: Tensor, sigma2: Tensor) -> float:
@@ -47,8 +44,8 @@ def _frechet_distance(mu1: Tensor, sigma1: Tensor, mu2: Tensor, sigma2: Tensor) 
     trace of the square root is the sum of the square roots of those eigenvalues.
     """
     mu1, sigma1, mu2, sigma2 = (t.double() for t in (mu1, sigma1, mu2, sigma2))
-    if not all(torch.isfinite(t).all() for t in (mu1, sigma1, mu2, sigma2)):
-        raise NonFiniteInputError("non-finite features: FID is undefined")
+    for name, value in (("mean", mu1), ("covariance", sigma1), ("mean", mu2), ("covariance", sigma2)):
+        check_finite(value, f"feature {name}")
     factor = psd_factor(sigma1)
     middle = factor.T @ sigma2 @ factor
     cross = torch.linalg.eigvalsh((middle + middle.T) / 2).clamp(min=0).sqrt().sum()
@@ -126,8 +123,7 @@ class FIDScorer:
     @torch.no_grad()
     def features(self, images: Tensor) -> Tensor:
         """(N, d) float64 features of images (N, C, H, W) in [0, 1]; non-finite images raise."""
-        if not torch.isfinite(images).all():
-            raise NonFiniteInputError("non-finite images: no features, no FID")
+        check_finite(images, "images")
         device = next((p.device for p in self.extractor.parameters()), torch.device("cpu"))
         batches = [
             self.extractor(images[i : i + self.batch_size].to(device)).double().cpu()
@@ -143,8 +139,7 @@ class FIDScorer:
 
     def kid_of_features(self, fake: Tensor) -> tuple[float, float]:
         """KID (mean, std over subsets) of features from :meth:`features` against the real set."""
-        if not torch.isfinite(fake).all():
-            raise NonFiniteInputError("non-finite features: KID is undefined")
+        check_finite(fake, "features")
         self._kid.reset()
         self._kid.update(fake, real=False)
         self._kid.subset_size = min(self.kid_subset_size, self.n_real, len(fake))

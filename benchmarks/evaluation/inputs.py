@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,7 @@ from torch import Tensor
 from benchmarks.config import EvaluationConfig
 from benchmarks.evaluation.features import get_feature_extractor
 from benchmarks.evaluation.fid_scorer import FIDScorer
+from benchmarks.evaluation.finite import check_finite
 from benchmarks.evaluation.samplers import SAMPLERS, LatentSampler
 from datamodules import InMemoryDataModule, seeded_permutation
 from lightning_modules import LatentModel, Posterior, StandardNormal
@@ -72,6 +74,13 @@ class EvalContext:
     def scorer(self) -> FIDScorer:
         """The FID scorer with the test split's statistics; its feature extractor is trained on first use."""
         extractor = get_feature_extractor(self.config.fid_backend, self.datamodule, dataset_name=self.dataset_name)
+        if self.n_fid < extractor.num_features:
+            warnings.warn(
+                f"FID on {self.dataset_name} from N = {self.n_fid} samples of {extractor.num_features}-d features: the "
+                "covariances are singular and FID is ill-conditioned (biased, noisy); compare values only at this N, "
+                "or raise evaluation.fid_samples",
+                stacklevel=2,
+            )
         test = self.datamodule.test.images  # type: ignore[union-attr]
         return FIDScorer(extractor, test[: self.n_fid], batch_size=self.config.batch_size)
 
@@ -96,7 +105,10 @@ class EvalContext:
 
 
 def capabilities(model: Any, posterior: Posterior, datamodule: InMemoryDataModule) -> frozenset[str]:
-    """What a run offers its metrics (see the module docstring), read off the model interface and the data."""
+    """What a run offers its metrics (see the module docstring), read off the model interface and the data.
+
+    ``posterior`` is any posterior of the model (only its kind is read, not its values).
+    """
     prior = getattr(model, "prior", None)
     caps = {
         "decoder": callable(getattr(model, "decode", None)),
@@ -135,7 +147,9 @@ class EvalInputs:
 
     @functools.cached_property
     def capabilities(self) -> frozenset[str]:
-        return capabilities(self.model, self.posterior("test"), self.datamodule)
+        with torch.no_grad():  # the kind of posterior, from two images: a diverged model still has one
+            sample = self.model.encode(self.images("test")[:2].to(self.device))
+        return capabilities(self.model, sample, self.datamodule)
 
     def images(self, split: str) -> Tensor:
         return getattr(self.datamodule, split).images
@@ -145,8 +159,10 @@ class EvalInputs:
         """q(z|x) of every image of ``split`` ("train" or "test"); the AE's ``logvar`` stays None."""
         if split not in self._posteriors:
             parts = [self.model.encode(x.to(self.device)) for x in self.images(split).split(self.config.batch_size)]
-            mean = torch.cat([p.mean for p in parts]).cpu()
+            mean = check_finite(torch.cat([p.mean for p in parts]).cpu(), f"posterior means of the {split} split")
             logvar = None if parts[0].logvar is None else torch.cat([p.logvar for p in parts]).cpu()  # type: ignore[misc]
+            if logvar is not None:
+                check_finite(logvar, f"posterior log-variances of the {split} split")
             self._posteriors[split] = Posterior(mean, logvar)
         return self._posteriors[split]
 
@@ -155,6 +171,7 @@ class EvalInputs:
         """Mean images of codes ``z`` (..., D), decoded in batches, with the leading shape kept."""
         flat = z.reshape(-1, z.shape[-1])
         out = torch.cat([self.model.decode(c.to(self.device)).cpu() for c in flat.split(self.config.batch_size)])
+        check_finite(out, "decoded images")
         return out.reshape(*z.shape[:-1], *out.shape[1:])
 
     @functools.cached_property
@@ -173,7 +190,7 @@ class EvalInputs:
         """``n_fid`` images decoded from sampler ``name``."""
         if name not in self._samples:
             codes = self.sampler(name).sample(self.context.n_fid, self.generator(f"samples/{name}"))
-            self._samples[name] = self.decode(codes)
+            self._samples[name] = self.decode(check_finite(codes, f"codes of the {name} sampler"))
         return self._samples[name]
 
     def fid_features(self, name: str, images: Tensor) -> Tensor:

@@ -15,7 +15,7 @@ from benchmarks.config.grid import RESULTS_SCHEMA
 from benchmarks.config.schema import build_dataclass
 from benchmarks.evaluation.evaluate import evaluate
 from benchmarks.execution.runner import Contexts, execute, reevaluate
-from benchmarks.execution.store import load_meta, load_result, load_results_dir, results_path, write_json_atomic
+from benchmarks.execution.store import load_meta, load_results_dir, read_result, results_path, write_json_atomic
 from benchmarks.execution.train import build_model, load_weights
 
 
@@ -46,7 +46,7 @@ def evaluate_checkpoint(checkpoint: str | Path, *, evaluation: dict[str, Any] | 
     if not checkpoint.is_file():
         raise FileNotFoundError(f"checkpoint not found: {checkpoint}")
     run_id, output_dir = checkpoint.parent.name, checkpoint.parent.parent.parent
-    record = load_result(results_path(output_dir, run_id))
+    record = read_result(results_path(output_dir, run_id))  # a damaged file raises, naming what is wrong
     if record is None:
         raise FileNotFoundError(
             f"no results file {results_path(output_dir, run_id)} for this checkpoint: it says how the run was "
@@ -70,7 +70,7 @@ def evaluate_folder(
     run ids re-scored and those skipped (runs whose checkpoint is gone); ``meta.json`` notes the re-evaluation.
     """
     out = Path(output_dir)
-    records = load_results_dir(out)
+    records = load_results_dir(out).records
     if not records:
         raise FileNotFoundError(f"no results files under {out / 'results'}")
     meta = load_meta(out)

@@ -5,14 +5,20 @@ For each run the decision is made once, before anything runs (DDP ranks must agr
 - ``done``: its results file exists and was evaluated as the config asks (same metrics, same settings);
 - ``evaluate``: its results file exists but an evaluation setting it reads changed, and its checkpoint is
   there: the model is re-evaluated from the checkpoint, never retrained (baselines are simply refitted);
-- ``train``: no usable results file (or no checkpoint to re-evaluate): train (or fit) and evaluate.
+- ``train``: no usable results file (or no checkpoint to re-evaluate): train (or fit) and evaluate; a run
+  killed mid-training resumes from its last full checkpoint;
+- ``failed``: its training diverged in an earlier invocation (``failures/<run-id>.json``) and
+  ``--retry-failed`` was not given.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import time
 import traceback
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -24,16 +30,23 @@ from benchmarks.config import BaselineSpec, BenchmarkConfig, DatasetConfig, Eval
 from benchmarks.evaluation.baselines import BASELINES
 from benchmarks.evaluation.evaluate import EvalContext, Evaluation, evaluate, is_current
 from benchmarks.execution import provenance
+from benchmarks.execution.callbacks import DivergedError
+from benchmarks.execution.lock import output_lock, remove_orphans
 from benchmarks.execution.store import (
+    UnreadableFile,
+    failure_path,
     figure_path,
+    load_failure,
     load_meta,
     load_npz,
     load_result,
+    read_npz,
     results_path,
     save_npz_atomic,
     write_json_atomic,
 )
 from benchmarks.execution.train import build_datamodule, build_model, fit, load_weights
+from benchmarks.progress import stage
 from benchmarks.reporting.build import build_report
 from benchmarks.reporting.tracking import make_tracker
 
@@ -68,12 +81,25 @@ def _record(run: Spec, context: EvalContext, evaluation: Evaluation, **extra: An
         "eval_info": context.info,
         "eval_identity": evaluation.identity,
         "metric_seconds": evaluation.seconds,
+        "metric_failures": evaluation.failures,
+        "figure_data": bool(evaluation.figure),
         "versions": provenance.versions(),
         "machine": provenance.machine(),
         "commit": provenance.git_commit(),
         **extra,
         "metrics": evaluation.metrics,
     }
+
+
+def _evaluate(model: Any, context: EvalContext, run: Spec, prefix: str) -> Evaluation:
+    """:func:`evaluate` as a progress stage: the metric being computed (live on a terminal), then one line."""
+    with stage(f"{prefix}evaluation") as progress:
+        evaluation = evaluate(model, context, seed=run.seed, on_metric=progress.update)
+        slowest = max(evaluation.seconds, key=evaluation.seconds.get, default=None)
+        failed = f"; {len(evaluation.failures)} failed on non-finite inputs" if evaluation.failures else ""
+        detail = f", slowest {slowest} {evaluation.seconds[slowest]:.1f} s" if slowest else ""
+        progress.done(f"{len(evaluation.seconds)} metrics{detail}{failed}")
+    return evaluation
 
 
 def _save_figure(output_dir: Path, run: Spec, evaluation: Evaluation) -> None:
@@ -112,7 +138,7 @@ def execute(
             "curves": curves,
         }
     start = time.perf_counter()
-    evaluation = evaluate(model, context, seed=run.seed)
+    evaluation = _evaluate(model, context, run, prefix)
     wall = {"train": round(fit_s, 3), "eval": round(time.perf_counter() - start, 3)}
     if isinstance(run, BaselineSpec):
         wall = {"eval": round(fit_s + wall["eval"], 3)}  # fitting a baseline is part of scoring it
@@ -120,13 +146,15 @@ def execute(
     return _record(run, context, evaluation, wall_time_s=wall, **extra)
 
 
-def reevaluate(run: RunSpec, previous: dict[str, Any], output_dir: Path, contexts: Contexts, *, command: str) -> dict[str, Any]:
+def reevaluate(
+    run: RunSpec, previous: dict[str, Any], output_dir: Path, contexts: Contexts, *, command: str, prefix: str = ""
+) -> dict[str, Any]:
     """Evaluate ``run`` again from the checkpoint its results file names, keeping what training recorded."""
     context = contexts.get(run.dataset, run.evaluation)
     model = build_model(run, context.datamodule.image_shape)
     load_weights(model, output_dir / previous["checkpoint"])
     start = time.perf_counter()
-    evaluation = evaluate(model, context, seed=run.seed)
+    evaluation = _evaluate(model, context, run, prefix)
     _save_figure(output_dir, run, evaluation)
     wall = {**previous.get("wall_time_s", {}), "eval": round(time.perf_counter() - start, 3)}
     trained = {k: previous[k] for k in ("epochs", "steps", "checkpoint", "curves") if k in previous}
@@ -134,16 +162,50 @@ def reevaluate(run: RunSpec, previous: dict[str, Any], output_dir: Path, context
     return _record(run, context, evaluation, wall_time_s=wall, **trained, reevaluated=reevaluated)
 
 
-def plan(run: Spec, record: dict[str, Any] | None, output_dir: Path) -> str:
-    """``done``, ``evaluate`` or ``train`` (see the module docstring)."""
-    if record is None:
-        return "train"
-    if is_current(record, run.evaluation):
+def plan(run: Spec, record: dict[str, Any] | None, failure: dict[str, Any] | None, output_dir: Path, *, retry_failed: bool) -> str:
+    """``done``, ``evaluate``, ``train`` (see the module docstring) or ``failed``: a run that diverged before is
+    not retried unless asked (a deterministic divergence would fail again)."""
+    if record is not None and is_current(record, run.evaluation) and _figure_ok(record, output_dir):
         return "done"
-    if isinstance(run, BaselineSpec):
-        return "train"  # a fit, not a training: cheaper than loading anything
+    if failure is not None and failure.get("kind") == "diverged" and not retry_failed:
+        return "failed"
+    if record is None or isinstance(run, BaselineSpec):
+        return "train"  # a baseline is refitted: cheaper than loading anything
     checkpoint = record.get("checkpoint")
     return "evaluate" if checkpoint and (output_dir / checkpoint).is_file() else "train"
+
+
+def _figure_ok(record: dict[str, Any], output_dir: Path) -> bool:
+    """A record that made figure data still has it, readable (a damaged ``.npz`` is redone like its results)."""
+    if not record.get("figure_data"):
+        return True
+    try:
+        return read_npz(figure_path(output_dir, record["run_id"])) is not None
+    except UnreadableFile as err:
+        warnings.warn(f"{err}; the run will be redone", stacklevel=2)
+        return False
+
+
+class StorageError(OSError):
+    """The output folder cannot be written (read-only, full, no permission): the benchmark stops, results kept."""
+
+
+_STORAGE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT, errno.EPERM}
+
+
+def _failure(run: Spec, err: BaseException, command: str) -> dict[str, Any]:
+    """The failure record of a run (``failures/<run-id>.json``): what failed, how, and where training stopped."""
+    diverged = isinstance(err, DivergedError)
+    return {
+        "run_id": run.run_id,
+        "label": run.label,
+        "seed": run.seed,
+        "kind": "diverged" if diverged else "error",
+        "error": str(err) if diverged else f"{type(err).__name__}: {err}",
+        **({"epoch": err.epoch, "step": err.step} if diverged else {}),  # type: ignore[union-attr]
+        "command": command,
+        "commit": provenance.git_commit(),
+    }
 
 
 def _summary(metrics: dict[str, Any]) -> str:
@@ -152,22 +214,35 @@ def _summary(metrics: dict[str, Any]) -> str:
 
 
 def run_benchmark(
-    config: BenchmarkConfig, *, output_dir: str | Path | None = None, command: str = "aebench run"
+    config: BenchmarkConfig,
+    *,
+    output_dir: str | Path | None = None,
+    command: str = "aebench run",
+    retry_failed: bool = False,
 ) -> dict[str, Any]:
     """Run every missing or stale run of ``config``'s grid, then write the report. Finished runs are never redone.
 
-    A run that fails is reported and skipped (no results file, so the next invocation retries it);
-    the report is written from the runs that finished. ``command`` is recorded as the report's provenance.
+    A run that fails is reported and skipped; a run that raised is retried by the next invocation, one whose
+    training diverged only with ``retry_failed``. The report is written from the runs that finished (none when
+    every run failed). ``command`` is recorded as the report's provenance. One process at a time writes a folder.
     """
     out = Path(output_dir or config.output_dir)
+    rank_zero = rank_zero_only.rank == 0
+    with output_lock(out) if rank_zero else contextlib.nullcontext():
+        if rank_zero:
+            remove_orphans(out)
+        return _run_locked(config, out, command, retry_failed, rank_zero)
+
+
+def _run_locked(config: BenchmarkConfig, out: Path, command: str, retry_failed: bool, rank_zero: bool) -> dict[str, Any]:
     runs = expand_grid(config)
     contexts = Contexts()
     tracker = make_tracker(config, out)
     results, failures = [], []
     start = time.perf_counter()
     previous = {run.run_id: load_result(results_path(out, run.run_id)) for run in runs}
-    plans = {run.run_id: plan(run, previous[run.run_id], out) for run in runs}
-    rank_zero = rank_zero_only.rank == 0
+    failed_before = {run.run_id: load_failure(out, run.run_id) for run in runs}
+    plans = {r.run_id: plan(r, previous[r.run_id], failed_before[r.run_id], out, retry_failed=retry_failed) for r in runs}
     for i, run in enumerate(runs, 1):
         prefix = f"[{i}/{len(runs)}] {run.dataset.name} · {run.label} · seed {run.seed}"
         action = plans[run.run_id]
@@ -175,32 +250,46 @@ def run_benchmark(
             print(f"{prefix}: already done ({run.run_id}.json)", flush=True)
             results.append(previous[run.run_id])
             continue
+        if action == "failed":
+            failure = failed_before[run.run_id]
+            print(f"{prefix}: FAILED before ({failure['error']}); not retried (pass --retry-failed)", flush=True)
+            failures.append({**failure, "retried": False})
+            continue
         if not rank_zero and (isinstance(run, BaselineSpec) or action == "evaluate"):
             continue  # only rank 0 evaluates; the others join the runs that train
         verb = {"evaluate": "re-evaluating from its checkpoint", "train": "training" if isinstance(run, RunSpec) else "fitting"}
         print(f"{prefix}: {verb[action]}…", flush=True)
         try:
             if action == "evaluate":
-                record = reevaluate(run, previous[run.run_id], out, contexts, command=command)  # type: ignore[arg-type]
+                record = reevaluate(run, previous[run.run_id], out, contexts, command=command, prefix=f"{prefix}: ")  # type: ignore[arg-type]
             else:
                 loggers = tracker.loggers(run)
                 record = execute(
                     run, out, contexts, cpu_threads=config.cpu_threads, prefix=f"{prefix}: ", extra_loggers=loggers
                 )
+            if record is not None:
+                write_json_atomic(results_path(out, run.run_id), record)
+        except OSError as err:
+            if err.errno in _STORAGE_ERRNOS:
+                raise StorageError(err.errno, f"cannot write the output folder {out}: {err.strerror}", err.filename) from err
+            record = None
+            failures.append(_report_failure(run, err, out, command, prefix, rank_zero))
+            continue
         except Exception as err:  # noqa: BLE001 — one failed run must not lose the others
-            traceback.print_exc()
-            failures.append({"run_id": run.run_id, "error": f"{type(err).__name__}: {err}"})
-            print(f"{prefix}: FAILED ({type(err).__name__}: {err})", flush=True)
+            failures.append(_report_failure(run, err, out, command, prefix, rank_zero))
             continue
         if record is None:
             continue
-        path = results_path(out, run.run_id)
-        write_json_atomic(path, record)
-        tracker.log_run(run, record, load_npz(path.with_suffix(".npz")) or {})
+        failure_path(out, run.run_id).unlink(missing_ok=True)
+        tracker.log_run(run, record, load_npz(figure_path(out, run.run_id)) or {})
         results.append(record)
         print(f"{prefix}: done in {sum(record['wall_time_s'].values()):.1f}s  {_summary(record['metrics'])}", flush=True)
+    outcome: dict[str, Any] = {
+        "results": results, "failures": failures, "paths": {}, "report": None, "tracking_error": tracker.error,
+        "trained": sum(p in ("train", "evaluate") for p in plans.values()) - len(failures), "total": len(runs),
+    }  # fmt: skip
     if not rank_zero:
-        return {"results": results, "failures": failures, "paths": {}}
+        return outcome
     meta = {
         "config": config.resolved(),
         "command": command,
@@ -211,10 +300,25 @@ def run_benchmark(
         "failures": failures,
         "run_ids": [run.run_id for run in runs],
     }
+    if not results:  # nothing to report: say so instead of writing an empty report as if it had succeeded
+        return outcome
     old_meta = load_meta(out)
     nothing_new = all(p == "done" for p in plans.values()) and old_meta is not None and old_meta.get("run_ids") == meta["run_ids"]
     if not nothing_new:  # a rerun with every result already there keeps the provenance of the run that made them
         write_json_atomic(out / "meta.json", meta)
-    paths = build_report(out)
-    tracker.log_report(paths)
-    return {"results": results, "failures": failures, "paths": paths}
+    with stage("report") as progress:
+        report = build_report(out)
+        progress.done(str(report.paths["html"]))
+    tracker.log_report(report.paths)
+    return {**outcome, "paths": report.paths, "report": report, "tracking_error": tracker.error}
+
+
+def _report_failure(run: Spec, err: BaseException, out: Path, command: str, prefix: str, rank_zero: bool) -> dict[str, Any]:
+    """Print a failed run's traceback and one summary line, and keep its failure record (rank 0 writes it)."""
+    if not isinstance(err, DivergedError):
+        traceback.print_exc()
+    failure = _failure(run, err, command)
+    if rank_zero:
+        write_json_atomic(failure_path(out, run.run_id), failure)
+    print(f"{prefix}: FAILED ({failure['error']})", flush=True)
+    return failure

@@ -1,10 +1,18 @@
-"""Train one run: build its DataModule and model from the registries and fit them with a Lightning Trainer."""
+"""Train one run: build its DataModule and model from the registries and fit them with a Lightning Trainer.
+
+A run killed mid-training resumes from its last full checkpoint (``checkpoints/<run-id>/resume.ckpt``, see
+:class:`~benchmarks.execution.callbacks.ResumeCheckpoint`); its training curves are the logged rows before
+that checkpoint and the rows of the resumed training.
+"""
 
 from __future__ import annotations
 
 import csv
+import logging
+import os
 import shutil
 import sys
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -15,24 +23,16 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressB
 from lightning.pytorch.loggers import CSVLogger, Logger
 
 from benchmarks.config import DatasetConfig, RunSpec
+from benchmarks.execution.callbacks import DivergenceGuard, ProcessGroupTeardown, ResumeCheckpoint, TrainingHeartbeat
 from datamodules import DATAMODULES, InMemoryDataModule
 from lightning_modules import MODELS
 
+if os.environ.get("AEBENCH_QUIET") == "1":  # ddp_spawn workers import this module afresh: keep Lightning quiet there
+    for _name in ("lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(_name).setLevel(logging.WARNING)
+
 SMALL_MODEL_PARAMETERS = 300_000  # below this a step is a few small matmuls (the digits MLP has ~100k)
-
-
-class EpochPrinter(Callback):
-    """Progress for logs that are not a terminal: one line at every fifth of training."""
-
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-
-    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        total, epoch = trainer.max_epochs or 0, trainer.current_epoch + 1
-        if trainer.is_global_zero and total > 0 and (epoch % max(1, total // 5) == 0 or epoch == total):
-            loss = trainer.callback_metrics.get("train/loss")
-            shown = f" train/loss={float(loss):.3f}" if loss is not None else ""
-            print(f"{self.prefix}epoch {epoch}/{total}{shown}", flush=True)
+RESUME = "resume.ckpt"
 
 
 def build_datamodule(dataset: DatasetConfig, *, seed: int) -> InMemoryDataModule:
@@ -50,6 +50,7 @@ def build_model(run: RunSpec, image_shape: tuple[int, ...]) -> pl.LightningModul
 def trainer_kwargs(run: RunSpec) -> dict[str, Any]:
     """The Trainer options of the config, mapped to Lightning's arguments, with the fast-path defaults."""
     kwargs = asdict(run.trainer)
+    kwargs.pop("checkpoint_every_n_epochs")  # the harness's own (ResumeCheckpoint), not a Trainer argument
     every = kwargs.pop("check_val_every_n_epoch")
     if every is None:
         kwargs["limit_val_batches"] = 0
@@ -109,10 +110,40 @@ def _checkpointing(run: RunSpec, ckpt_dir: Path) -> list[Callback]:
     ]
 
 
+class CheckpointError(ValueError):
+    """A checkpoint file cannot be read (truncated, not a checkpoint, or of another model)."""
+
+
+def read_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """A checkpoint's contents, loaded with ``weights_only=True`` (no code from the file is executed)."""
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # truncated zip, bad pickle, a directory: all mean "not a readable checkpoint"
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(err).__name__}: {err})") from err
+    if not isinstance(state, dict) or "state_dict" not in state:
+        raise CheckpointError(f"{path}: not a Lightning checkpoint (no 'state_dict')")
+    return state
+
+
 def load_weights(model: pl.LightningModule, path: Path) -> None:
-    """Load a checkpoint's weights with ``weights_only=True`` (no code from the file is executed)."""
-    state = torch.load(path, map_location=model.device, weights_only=True)
-    model.load_state_dict(state["state_dict"])
+    """Load a checkpoint's weights into ``model``; a damaged or mismatched file is a :class:`CheckpointError`."""
+    try:
+        model.load_state_dict(read_checkpoint(path, model.device)["state_dict"])
+    except RuntimeError as err:  # missing or unexpected keys, wrong shapes
+        raise CheckpointError(f"{path}: its weights do not fit this model ({err})") from err
+
+
+def _resume_point(path: Path) -> int | None:
+    """The epoch a readable resume checkpoint was written after, or None (absent or damaged: train from scratch)."""
+    if not path.is_file():
+        return None
+    try:
+        return int(read_checkpoint(path)["epoch"]) + 1
+    except (CheckpointError, KeyError) as err:
+        warnings.warn(f"{err}; training this run from the start", stacklevel=3)
+        return None
 
 
 def fit(
@@ -134,22 +165,29 @@ def fit(
     set_cpu_threads(cpu_threads, model)
     log_dir = output_dir / "logs" / run.run_id
     ckpt_dir = output_dir / "checkpoints" / run.run_id
-    for stale in (log_dir, ckpt_dir):  # a failed earlier attempt leaves partial files
-        shutil.rmtree(stale, ignore_errors=True)
+    resume_epoch = _resume_point(ckpt_dir / RESUME)
+    earlier = [row for row in read_curves(log_dir) if row.get("epoch", 0) < resume_epoch] if resume_epoch else []
+    shutil.rmtree(log_dir, ignore_errors=True)  # what an earlier attempt logged is in `earlier`
+    if resume_epoch is None:  # a failed earlier attempt without a resume point leaves partial files
+        shutil.rmtree(ckpt_dir, ignore_errors=True)
+    else:
+        print(f"{progress_prefix}resuming from {ckpt_dir / RESUME} (after epoch {resume_epoch})", flush=True)
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
     csv_logger = CSVLogger(output_dir / "logs", name="", version=run.run_id)
     interactive = sys.stderr.isatty()
     steps_per_epoch = len(datamodule.train_dataloader())
-    progress: Callback = TQDMProgressBar(refresh_rate=max(1, steps_per_epoch)) if interactive else EpochPrinter(progress_prefix)
+    progress: Callback = TQDMProgressBar(refresh_rate=max(1, steps_per_epoch)) if interactive else TrainingHeartbeat(progress_prefix)
     checkpointing = _checkpointing(run, ckpt_dir)
+    resume = ResumeCheckpoint(ckpt_dir / RESUME, run.trainer.checkpoint_every_n_epochs)
     trainer = pl.Trainer(
         **trainer_kwargs(run),
         logger=[csv_logger, *extra_loggers],
-        callbacks=[progress, *checkpointing],
+        callbacks=[progress, DivergenceGuard(), ProcessGroupTeardown(), *checkpointing, resume],
         enable_progress_bar=interactive,
-        enable_checkpointing=bool(checkpointing),
+        enable_checkpointing=True,
         default_root_dir=str(output_dir),
     )
-    trainer.fit(model, datamodule=datamodule)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_dir / RESUME if resume_epoch else None)
     last = ckpt_dir / "last.ckpt"
     if not checkpointing:
         trainer.save_checkpoint(last, weights_only=True)
@@ -159,4 +197,6 @@ def fit(
         if not evaluated.is_file():  # no silent fallback to the last weights
             raise FileNotFoundError(f"best checkpoint {evaluated} was not written (is val/loss logged?)")
         load_weights(model, evaluated)
-    return Fitted(model, datamodule, read_curves(log_dir), evaluated)
+    if trainer.is_global_zero:
+        (ckpt_dir / RESUME).unlink(missing_ok=True)  # finished: the evaluated weights are kept instead
+    return Fitted(model, datamodule, earlier + read_curves(log_dir), evaluated)

@@ -10,38 +10,68 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.execution.store import figure_path, load_meta, load_npz, load_results_dir
+from benchmarks.execution.store import UnreadableFile, figure_path, load_meta, load_results_dir, read_npz
+from benchmarks.files import write_text_atomic
 from benchmarks.reporting.claims import claims_markdown, evaluate_claims
 from benchmarks.reporting.figures import Arrays, FigureData, draw_figures
 from benchmarks.reporting.html import render_html
 from benchmarks.reporting.table import write_tables
 
 
-def load_outputs(output_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Arrays]]:
+@dataclass
+class Outputs:
+    """What a benchmark folder holds for its report; ``unreadable`` names each damaged file and why."""
+
+    meta: dict[str, Any]
+    results: list[dict[str, Any]]
+    arrays: dict[str, Arrays]
+    unreadable: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    """The files a report build wrote (name → path) and the damaged files it had to leave out."""
+
+    paths: dict[str, Path]
+    unreadable: list[str]
+
+
+def load_outputs(output_dir: Path) -> Outputs:
     """``meta`` (``meta.json``, else rebuilt from the records), the results in table order, figure data by run id.
 
-    With a ``meta.json`` that lists ``run_ids`` (the runner writes it), only those runs are reported.
+    With a ``meta.json`` that lists ``run_ids`` (the runner writes it), only those runs are reported. Damaged
+    results or figure-data files are left out and listed in ``unreadable``.
     """
-    results = load_results_dir(output_dir)
+    loaded = load_results_dir(output_dir)
+    results, unreadable = loaded.records, loaded.unreadable
     meta = load_meta(output_dir)
     if meta is None:
-        if not results:
+        if not results and not unreadable:
             raise FileNotFoundError(f"no results files under {output_dir / 'results'} and no {output_dir / 'meta.json'}")
         meta = minimal_meta(results, output_dir)
     if "run_ids" in meta:  # only this benchmark's runs: a folder may keep results of an earlier config
         wanted = set(meta["run_ids"])
         results = [r for r in results if r["run_id"] in wanted]
-    npz = {r["run_id"]: load_npz(figure_path(output_dir, r["run_id"])) for r in results}
-    arrays = {run_id: a for run_id, a in npz.items() if a is not None}
-    return meta, table_order(results, meta), arrays
+        unreadable = {path: why for path, why in unreadable.items() if path.stem in wanted}
+    arrays: dict[str, Arrays] = {}
+    for r in results:
+        try:
+            found = read_npz(figure_path(output_dir, r["run_id"]))
+        except UnreadableFile as err:
+            unreadable[figure_path(output_dir, r["run_id"])] = str(err)
+            continue
+        if found is not None:
+            arrays[r["run_id"]] = found
+    return Outputs(meta, table_order(results, meta), arrays, list(unreadable.values()))
 
 
 def minimal_meta(results: Sequence[dict[str, Any]], output_dir: Path) -> dict[str, Any]:
     """Provenance from the records themselves, for a folder without ``meta.json`` (the command is unknown)."""
-    first = results[0]
+    first = results[0] if results else {}
     trainer = next((r["config"]["trainer"] for r in results if "trainer" in r.get("config", {})), {})
     return {
         "config": {"name": output_dir.name, "seeds": sorted({r["seed"] for r in results}), "trainer": trainer},
@@ -78,22 +108,25 @@ def _first_index(names: Sequence[str]) -> dict[str, int]:
     return {name: i for i, name in reversed(list(enumerate(names)))}
 
 
-def build_report(output_dir: str | Path, *, projection: str = "pca") -> dict[str, Path]:
+def build_report(output_dir: str | Path, *, projection: str = "pca") -> Report:
     """Write table.{md,csv,json,tex} (claims at the end of table.md), claims.md, figures/ and report.html.
 
-    ``projection`` (``pca`` or ``tsne``) is how the latent-space figure maps latent means to 2-D.
+    ``projection`` (``pca`` or ``tsne``) is how the latent-space figure maps latent means to 2-D. Damaged files
+    are left out, named in the report's header, and returned in ``Report.unreadable``.
     """
     out = Path(output_dir)
-    meta, results, arrays = load_outputs(out)
+    found = load_outputs(out)
+    meta = {**found.meta, **({"unreadable": found.unreadable} if found.unreadable else {})}
+    results = found.results
     verdicts = evaluate_claims(results)
     paths = write_tables(results, out, meta, appendix=claims_markdown(verdicts))
     paths["claims"] = out / "claims.md"
-    paths["claims"].write_text(f"# aebench claims: {meta['config']['name']}\n\n" + claims_markdown(verdicts) + "\n")
+    write_text_atomic(paths["claims"], f"# aebench claims: {meta['config']['name']}\n\n" + claims_markdown(verdicts) + "\n")
     figures: dict[str, dict[str, Path]] = {}
     for dataset in dict.fromkeys(r["dataset"] for r in results):
         runs = [r for r in results if r["dataset"] == dataset]
-        figures[dataset] = draw_figures(FigureData(dataset, runs, arrays, projection), out)
+        figures[dataset] = draw_figures(FigureData(dataset, runs, found.arrays, projection), out)
         paths.update({f"figures/{dataset}/{name}": p for name, p in figures[dataset].items()})
     paths["html"] = out / "report.html"
-    paths["html"].write_text(render_html(meta, results, verdicts, figures))
-    return paths
+    write_text_atomic(paths["html"], render_html(meta, results, verdicts, figures))
+    return Report(paths, found.unreadable)

@@ -134,9 +134,11 @@ def beta_sweep(results: Sequence[dict[str, Any]]) -> dict[float, tuple[str, list
 
 
 def _values(runs: Sequence[dict[str, Any]], metric: str, label: str) -> list[float]:
+    """The finite per-seed values of ``metric`` (a non-finite seed cannot take part in a test)."""
     values = [float(r["metrics"][metric]) for r in runs if isinstance(r["metrics"].get(metric), (int, float))]
+    values = [v for v in values if math.isfinite(v)]
     if len(values) < 2:
-        raise NotTested(f"`{metric}` of {label} has {len(values)} seed value(s); need ≥ 2")
+        raise NotTested(f"`{metric}` of {label} has {len(values)} finite seed value(s); need ≥ 2")
     return values
 
 

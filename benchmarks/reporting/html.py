@@ -12,7 +12,15 @@ from typing import Any
 
 from benchmarks.reporting.claims import CONTRADICTED, METHOD, NOT_SEPARATED, NOT_TESTED, SUPPORTED
 from benchmarks.reporting.figures import FIGURES
-from benchmarks.reporting.table import CELLS_LEGEND, aggregate, cell_grid, evaluation_summary, header, provenance_items
+from benchmarks.reporting.table import (
+    CELLS_LEGEND,
+    aggregate,
+    cell_grid,
+    evaluation_summary,
+    header,
+    provenance_items,
+    row_label,
+)
 
 CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1d1d1f; margin: 0 auto;
@@ -57,7 +65,7 @@ def _results_table(results: Sequence[dict[str, Any]]) -> str:
             f'<td class="num{" best" if best else ""}{" na" if text == "n/a" else ""}">{html.escape(text)}</td>'
             for text, best in row_cells
         )
-        body.append(f"<tr><th>{html.escape(row.label)}</th><td class=num>{len(row.seeds)}</td>{tds}</tr>")
+        body.append(f"<tr><th>{html.escape(row_label(row))}</th><td class=num>{len(row.seeds)}</td>{tds}</tr>")
     head = f"<tr><th>model</th><th>seeds</th>{head}</tr>"
     return f'<div class=scroll><table class=results>{head}{"".join(body)}</table></div>'
 

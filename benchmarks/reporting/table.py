@@ -1,24 +1,32 @@
 """Aggregate results over seeds and write the comparison table (Markdown, CSV, JSON, LaTeX).
 
-Each cell is ``mean ± half-width of the 95% confidence interval`` over seeds (Student t with n−1
-degrees of freedom), the one place where error bars are decided (:func:`summarize`); which cell is the
+Each cell is ``mean ± half-width of the 95% confidence interval`` over the seeds with a finite value (Student t
+with n−1 degrees of freedom), the one place where error bars are decided (:func:`summarize`); which cell is the
 best of its column is decided once (:func:`cell_grid`) and rendered by every format.
+
+Nothing is hidden: a cell whose value is finite for only some of the row's seeds says so (``315.6 (1 of 2
+seeds)``); a cell without any finite value reads ``non-finite`` or ``failed`` (its metric stopped on a
+non-finite input), never ``n/a``, which means only "does not apply". Such cells, and rows whose training
+diverged (:mod:`benchmarks.reporting.flags`), are never marked best.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from scipy import stats
 
-from benchmarks.evaluation.metrics import all_keys, describe
+from benchmarks.evaluation.metrics import METRICS, all_keys, describe
+from benchmarks.files import write_text_atomic
+from benchmarks.reporting.flags import run_flags
 
 
 @dataclass(frozen=True)
@@ -30,7 +38,7 @@ class Stat:
 
 
 def summarize(values: Sequence[float]) -> Stat:
-    """Mean, sample std and the 95% t-interval half-width of per-seed values."""
+    """Mean, sample std and the 95% t-interval half-width of per-seed values (finite ones)."""
     n = len(values)
     mean = math.fsum(values) / n
     if n < 2:
@@ -45,7 +53,19 @@ class Row:
     label: str
     model: str
     seeds: list[int]
-    stats: dict[str, Stat]
+    stats: dict[str, Stat]  # over the seeds with a finite value
+    problems: dict[str, dict[str, int]] = field(default_factory=dict)  # key → {"non_finite": n, "failed": n}
+    flags: dict[str, list[int]] = field(default_factory=dict)  # flag (e.g. "diverged") → the seeds it holds for
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def failed_keys(record: dict[str, Any]) -> set[str]:
+    """The result keys a record lacks because their metric stopped on non-finite inputs."""
+    names = [name for name in record.get("metric_failures") or {} if name in METRICS]
+    return {key.name for name in names for key in METRICS.get(name).keys if "<" not in key.name}
 
 
 def aggregate(results: Sequence[dict[str, Any]]) -> list[Row]:
@@ -53,14 +73,26 @@ def aggregate(results: Sequence[dict[str, Any]]) -> list[Row]:
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in results:
         groups.setdefault((r["dataset"], r["label"]), []).append(r)
+    flags = run_flags(results)
     rows = []
     for (dataset, label), runs in groups.items():
-        keys = {k for r in runs for k, v in r["metrics"].items() if isinstance(v, (int, float)) and v is not None}
-        row_stats = {}
+        failed = [failed_keys(r) for r in runs]
+        keys = {k for r in runs for k, v in r["metrics"].items() if _is_number(v)} | set().union(*failed)
+        row_stats, problems = {}, {}
         for key in sorted(keys):  # a fixed order: table.json must not depend on hash seeds
-            values = [float(r["metrics"][key]) for r in runs if isinstance(r["metrics"].get(key), (int, float))]
-            row_stats[key] = summarize(values)
-        rows.append(Row(dataset, label, runs[0]["model"], sorted(r["seed"] for r in runs), row_stats))
+            values = [float(r["metrics"][key]) for r in runs if _is_number(r["metrics"].get(key))]
+            finite = [v for v in values if math.isfinite(v)]
+            if finite:
+                row_stats[key] = summarize(finite)
+            counts = {"non_finite": len(values) - len(finite), "failed": sum(key in f for f in failed)}
+            if any(counts.values()):
+                problems[key] = counts
+        row_flags: dict[str, list[int]] = {}
+        for r in runs:
+            for flag in flags.get(r.get("run_id", ""), []):
+                row_flags.setdefault(flag, []).append(r["seed"])
+        seeds = sorted(r["seed"] for r in runs)
+        rows.append(Row(dataset, label, runs[0]["model"], seeds, row_stats, problems, row_flags))
     return rows
 
 
@@ -69,7 +101,7 @@ def metric_columns(rows: Sequence[Row]) -> list[str]:
 
     A ``<placeholder>`` key family (``probe_acc_<factor>``) takes its members in sorted order at its place.
     """
-    present = {k for row in rows for k in row.stats}
+    present = {k for row in rows for k in (*row.stats, *row.problems)}
     ordered: list[str] = []
     for declared in all_keys():
         ordered += sorted(k for k in present - set(ordered) if declared.matches(k))
@@ -86,6 +118,17 @@ def header(key: str) -> str:
     return f"{key} {arrow(key)}".rstrip()
 
 
+def cell_text(row: Row, key: str) -> str:
+    """The cell of ``key`` in ``row``: :func:`format_cell` of its finite values, with how many seeds gave one when
+    not all did; ``non-finite`` or ``failed`` when none did; ``n/a`` when the metric does not apply."""
+    stat, problem, n = row.stats.get(key), row.problems.get(key), len(row.seeds)
+    if stat is None:
+        if problem is None:
+            return "n/a"
+        return "non-finite" if problem["non_finite"] else "failed"
+    return format_cell(stat) + (f" ({stat.n} of {n} seeds)" if stat.n < n else "")
+
+
 def format_cell(stat: Stat | None) -> str:
     """``mean ± ci95`` with the error shown to two significant digits and the mean to the same decimals."""
     if stat is None:
@@ -98,9 +141,16 @@ def format_cell(stat: Stat | None) -> str:
 
 
 def best_labels(rows: Sequence[Row], key: str) -> set[str]:
-    """Rows whose mean is the best of the column (none when the metric has no better direction)."""
+    """Rows whose mean is the best of the column (none when the metric has no better direction).
+
+    Only complete cells compete (a finite value for every seed) of rows without flags (e.g. diverged training).
+    """
     info = describe(key)
-    values = {r.label: r.stats[key].mean for r in rows if key in r.stats and math.isfinite(r.stats[key].mean)}
+    values = {
+        r.label: r.stats[key].mean
+        for r in rows
+        if key in r.stats and r.stats[key].n == len(r.seeds) and not r.flags
+    }
     if info is None or info.higher_is_better is None or len(values) < 2:
         return set()
     best = (max if info.higher_is_better else min)(values.values())
@@ -111,7 +161,13 @@ def cell_grid(rows: Sequence[Row]) -> tuple[list[str], list[list[tuple[str, bool
     """The metric columns and, per row, each cell's text with whether it holds the column's best mean."""
     columns = metric_columns(rows)
     best = {k: best_labels(rows, k) for k in columns}
-    return columns, [[(format_cell(r.stats.get(k)), r.label in best[k]) for k in columns] for r in rows]
+    return columns, [[(cell_text(r, k), r.label in best[k]) for k in columns] for r in rows]
+
+
+def row_label(row: Row) -> str:
+    """The row's label, tagged with its flags and the seeds they hold for (``ae [diverged: seed 1]``)."""
+    tags = [f"{flag}: seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}" for flag, seeds in row.flags.items()]
+    return row.label + (f" [{'; '.join(tags)}]" if tags else "")
 
 
 def markdown_table(rows: Sequence[Row]) -> str:
@@ -122,7 +178,8 @@ def markdown_table(rows: Sequence[Row]) -> str:
     ]
     for row, row_cells in zip(rows, cells):
         shown = [f"**{text}**" if best else text for text, best in row_cells]
-        lines.append(f"| {row.label} | {len(row.seeds)} | " + " | ".join(shown) + " |")
+        label = row_label(row).replace("|", "\\|")  # a label is free text: a bare | would split the row
+        lines.append(f"| {label} | {len(row.seeds)} | " + " | ".join(shown) + " |")
     return "\n".join(lines)
 
 
@@ -154,7 +211,7 @@ def latex_table(rows: Sequence[Row], caption: str) -> str:
     ]
     for row, row_cells in zip(rows, cells):
         shown = [rf"\textbf{{{latex_escape(t)}}}" if best else latex_escape(t) for t, best in row_cells]
-        lines.append(f"{latex_escape(row.label)} & {len(row.seeds)} & " + " & ".join(shown) + r" \\")
+        lines.append(f"{latex_escape(row_label(row))} & {len(row.seeds)} & " + " & ".join(shown) + r" \\")
     label = re.sub(r"[^A-Za-z0-9]+", "-", caption)
     lines += [r"\bottomrule", r"\end{tabular}}", rf"\caption{{{latex_escape(caption)}}}", rf"\label{{tab:{label}}}"]
     lines.append(r"\end{table}")
@@ -175,24 +232,31 @@ def write_tables(
         evaluation = evaluation_summary([r for r in results if r["dataset"] == dataset])
         md += [f"## {dataset}", "", evaluation, "", markdown_table([r for r in rows if r.dataset == dataset]), ""]
     md.append(f"{CELLS_LEGEND}; **bold**: best mean.")
-    paths["md"].write_text("\n".join(md) + "\n" + (f"\n{appendix.rstrip()}\n" if appendix else ""))
+    write_text_atomic(paths["md"], "\n".join(md) + "\n" + (f"\n{appendix.rstrip()}\n" if appendix else ""))
     tex = [f"% aebench: {meta['config']['name']}; {CELLS_LEGEND}; bold: best mean."]
     tex += [latex_table([r for r in rows if r.dataset == d], d) for d in datasets]
-    paths["tex"].write_text("\n\n".join(tex) + "\n")
+    write_text_atomic(paths["tex"], "\n\n".join(tex) + "\n")
     columns = metric_columns(rows)
-    with paths["csv"].open("w", newline="") as f:
-        writer = csv.writer(f)
-        stat_columns = [f"{k}_{s}" for k in columns for s in ("mean", "std", "ci95")]
-        writer.writerow(["dataset", "model", "label", "n_seeds", *stat_columns])
-        for r in rows:
-            cells = []
-            for k in columns:
-                st = r.stats.get(k)
-                cells += ["", "", ""] if st is None else [st.mean, st.std, st.ci95]
-            writer.writerow([r.dataset, r.model, r.label, len(r.seeds), *cells])
-    table = {"meta": meta, "rows": [{**asdict(r), "stats": {k: asdict(s) for k, s in r.stats.items()}} for r in rows]}
-    paths["json"].write_text(json.dumps(table, indent=1, default=str) + "\n")
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
+    stat_columns = [f"{k}_{s}" for k in columns for s in ("mean", "std", "ci95")]
+    writer.writerow(["dataset", "model", "label", "n_seeds", *stat_columns])
+    for r in rows:
+        cells = []
+        for k in columns:
+            st = r.stats.get(k)
+            cells += ["", "", ""] if st is None else [st.mean, st.std, st.ci95]
+        writer.writerow([r.dataset, r.model, r.label, len(r.seeds), *cells])
+    write_text_atomic(paths["csv"], buffer.getvalue())
+    table = {"meta": meta, "rows": [_row_json(r) for r in rows]}
+    write_text_atomic(paths["json"], json.dumps(table, indent=1, default=str) + "\n")
     return paths
+
+
+def _row_json(row: Row) -> dict[str, Any]:
+    """A row of ``table.json``; ``problems`` and ``flags`` appear only where there are some."""
+    out = {**asdict(row), "stats": {k: asdict(s) for k, s in row.stats.items()}}
+    return {k: v for k, v in out.items() if k not in ("problems", "flags") or v}
 
 
 CELLS_LEGEND = "cells: mean ± half-width of the 95% Student-t confidence interval over seeds"
@@ -225,8 +289,11 @@ def provenance_items(meta: dict[str, Any], results: Sequence[dict[str, Any]]) ->
         ("versions", ", ".join(f"{k} {v}" for k, v in meta.get("versions", {}).items()) or "n/a"),
     ]
     if meta.get("failures"):
-        failed = ", ".join(f["run_id"] for f in meta["failures"])
+        failed = "; ".join(f"{f['run_id']} ({f['error']})" for f in meta["failures"])
         items.append(("failed runs", f"**{len(meta['failures'])} run(s) failed** and are missing: {failed}"))
+    if meta.get("unreadable"):
+        items.append(("unreadable files", f"**{len(meta['unreadable'])} file(s) could not be read** and are left out: "
+                      + "; ".join(meta["unreadable"])))  # fmt: skip
     return items
 
 

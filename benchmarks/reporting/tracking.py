@@ -85,6 +85,7 @@ class Tracker:
     def __init__(self, config: LoggerConfig, output_dir: Path, name: str) -> None:
         self.config, self.output_dir, self.name = config, Path(output_dir), name
         self.enabled = True
+        self.error: str | None = None  # the failure that switched tracking off, for the benchmark's summary
 
     def loggers(self, run: Spec) -> tuple[Logger, ...]:
         """Lightning loggers for ``run``'s Trainer, beside the CSV logger (none for baselines: they do not train)."""
@@ -117,6 +118,7 @@ class Tracker:
             return hook(*args)
         except Exception as err:  # noqa: BLE001 — tracking must never cost a result
             self.enabled = False
+            self.error = f"{self.service} logging failed: {type(err).__name__}: {err}"
             warnings.warn(
                 f"{self.service} logging failed: {type(err).__name__}: {err}; results files and the report are "
                 f"still written ({self.service} logging is off for the rest of this benchmark)",
@@ -133,8 +135,14 @@ class WandbTracker(Tracker):
     service = "W&B"
 
     def __init__(self, config: LoggerConfig, output_dir: Path, name: str) -> None:
+        import wandb
+
         super().__init__(config, output_dir, name)
-        self._settings = {"project": config.project, "entity": config.entity, "tags": list(config.tags)}
+        # silent: W&B's own banner is ten lines per run; the benchmark's summary says where the runs are
+        self._settings = {
+            "project": config.project, "entity": config.entity, "tags": list(config.tags),
+            "settings": wandb.Settings(silent=True),
+        }  # fmt: skip
         self._active: tuple[str, Any] | None = None  # (run id, W&B run) from its start to its log_run
 
     def _start(self, run: Spec) -> WandbLogger:
@@ -182,6 +190,9 @@ class WandbTracker(Tracker):
         html = wandb.Html(paths["html"], inject=False)
         report.log({"comparison": wandb.Table(columns=columns, data=data), "report": html})
         self._close(exit_code=0)
+        # wait for W&B's writer process to flush every run to disk before the benchmark returns, so that an
+        # offline run's files are complete (and readable by `wandb sync` or a test) as soon as it ends
+        wandb.teardown()
 
     def _close(self, exit_code: int = 1) -> None:
         if self._active is not None:

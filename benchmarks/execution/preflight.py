@@ -1,0 +1,133 @@
+"""Pre-flight: every problem of the environment a config would hit, found before anything trains.
+
+``aebench run`` and ``aebench validate`` call :func:`preflight`, which returns one line per problem (all of
+them, not only the first), each naming the config key and the fix:
+
+- the dataset files are present (or ``download: true``), and the data fits the evaluation settings;
+- the FID weights are present for the ``inception`` backend;
+- Lightning accepts the accelerator, devices, strategy and precision on this machine;
+- the output folder is writable, with disk space for the checkpoints (estimated from the models' sizes);
+- the optional packages the config needs are installed (W&B, TensorBoard).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+
+import lightning.pytorch as pl
+
+from benchmarks.config import BenchmarkConfig, RunSpec, expand_grid
+from benchmarks.evaluation.features import missing_inception_weights
+from datamodules import DATAMODULES, InMemoryDataModule
+from lightning_modules import MODELS
+
+#: bytes a run keeps beside its weights: results, figure data, logs (measured: well under this on digits)
+RUN_OVERHEAD_BYTES = 2_000_000
+#: a run's checkpoints hold its float32 weights this many times over at most (last/best weights, and the resume
+#: checkpoint with Adam's two moments)
+CHECKPOINT_COPIES = 5
+_OPTIONAL_PACKAGES = {"wandb": "wandb", "tensorboard": "tensorboard"}
+
+
+class PreflightError(Exception):
+    """The config cannot run on this machine; ``problems`` holds one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def _datasets(config: BenchmarkConfig, problems: list[str]) -> dict[int, InMemoryDataModule]:
+    """The config's DataModules that are available here, loaded; a missing one adds its problem."""
+    loaded = {}
+    for i, dataset in enumerate(config.datasets):
+        datamodule = DATAMODULES.get(dataset.name)(**dataset.options, seed=0)
+        missing = datamodule.missing_files()
+        if missing is not None:
+            problems.append(f"datasets[{i}] ({dataset.name}): {missing}")
+            continue
+        datamodule.setup()
+        loaded[i] = datamodule
+    return loaded
+
+
+def _evaluation(config: BenchmarkConfig, data: dict[int, InMemoryDataModule], problems: list[str]) -> None:
+    """Problems of the evaluation settings against this data and machine."""
+    cfg = config.evaluation
+    if cfg.fid_backend == "inception" and (missing := missing_inception_weights()) is not None:
+        problems.append(f"evaluation.fid_backend: {missing}")
+    for i, datamodule in data.items():
+        n_train = len(datamodule.train)  # type: ignore[arg-type]
+        if "gmm" in cfg.samplers and cfg.gmm_components > n_train:
+            problems.append(
+                f"evaluation.gmm_components: {cfg.gmm_components} components for the {n_train} training codes of "
+                f"datasets[{i}] ({config.datasets[i].name}); use at most {n_train}"
+            )
+
+
+def _trainer(config: BenchmarkConfig, problems: list[str]) -> None:
+    """Lightning's own checks of accelerator, devices, strategy and precision, by building a Trainer."""
+    t = config.trainer
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pl.Trainer(
+                accelerator=t.accelerator, devices=t.devices, strategy=t.strategy, num_nodes=t.num_nodes,
+                precision=t.precision, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                enable_model_summary=False,
+            )  # fmt: skip
+    except Exception as err:  # noqa: BLE001 — whatever Lightning refuses, in its own words
+        message = " ".join(str(err).split())
+        problems.append(f"trainer (accelerator {t.accelerator!r}, devices {t.devices!r}, strategy {t.strategy!r}, "
+                        f"precision {t.precision!r}): {message}")  # fmt: skip
+
+
+def estimated_bytes(config: BenchmarkConfig, data: dict[int, InMemoryDataModule]) -> int:
+    """Disk space the runs of the grid keep: their checkpoints (from the models' parameter counts) and outputs."""
+    total = 0
+    shapes = {config.datasets[i].name: dm.image_shape for i, dm in data.items()}
+    for run in expand_grid(config):
+        total += RUN_OVERHEAD_BYTES
+        if isinstance(run, RunSpec) and run.dataset.name in shapes:
+            model = MODELS.get(run.model.name)(shapes[run.dataset.name], **run.model.hparams)
+            total += CHECKPOINT_COPIES * 4 * sum(p.numel() for p in model.parameters())
+    return total
+
+
+def _output_dir(output_dir: Path, needed: int, problems: list[str]) -> None:
+    """The output folder (or its nearest existing parent) is writable and has room for ``needed`` bytes."""
+    existing = next((p for p in (output_dir, *output_dir.parents) if p.exists()), Path("/"))
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as err:
+        problems.append(f"output_dir: cannot write {output_dir.resolve()} ({err.strerror}); choose a writable --output-dir")
+        return
+    free = shutil.disk_usage(existing).free
+    if free < needed:
+        problems.append(
+            f"output_dir: {output_dir.resolve()} has {free / 1e6:.0f} MB free, the runs need about {needed / 1e6:.0f} MB "
+            "(checkpoints and figure data); free space or choose another --output-dir"
+        )
+
+
+def _packages(config: BenchmarkConfig, problems: list[str]) -> None:
+    package = _OPTIONAL_PACKAGES.get(config.logger.type)
+    if package is not None and importlib.util.find_spec(package) is None:
+        problems.append(f"logger.type: {config.logger.type!r} needs the package {package}: pip install {package}")
+
+
+def preflight(config: BenchmarkConfig, output_dir: Path) -> list[str]:
+    """Every problem :mod:`this module <benchmarks.execution.preflight>` checks for, one line each (empty: ready)."""
+    problems: list[str] = []
+    data = _datasets(config, problems)
+    _evaluation(config, data, problems)
+    _trainer(config, problems)
+    _output_dir(output_dir, estimated_bytes(config, data), problems)
+    _packages(config, problems)
+    return problems
+
