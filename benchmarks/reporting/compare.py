@@ -1,5 +1,6 @@
 """A reproduction set beside its committed reference: each cell agreeing or not, and one verdict line.
 
+Only the reference's cells are compared (a metric added since it was written is listed, not counted).
 Two cells agree when the difference of their means lies within the 95% interval of that difference,
 √(ci_new² + ci_ref²) (the two half-widths combined as for independent estimates); cells without a spread
 (one seed, or a deterministic baseline) agree when equal to :data:`REL_TOL` relative. The seeds are the
@@ -38,6 +39,7 @@ class Comparison:
 
     cells: list[tuple[str, str, str, Stat | None, Stat | None, bool]]
     rows_missing: list[str]  # reference rows the reproduction lacks
+    extra_cells: list[str]  # cells the reproduction has and the reference does not (a metric added since)
 
     @property
     def compared(self) -> list[tuple[str, str, str, Stat | None, Stat | None, bool]]:
@@ -58,21 +60,27 @@ class Comparison:
         missing = f"; reference rows missing: {', '.join(self.rows_missing)}" if self.rows_missing else ""
         return f"not reproduced: {runs}, {n - bad} of {n} cells within their 95% intervals{missing}"
 
+    def extra_note(self) -> str:
+        """The reproduction's cells the reference has no value for (not compared)."""
+        if not self.extra_cells:
+            return ""
+        return f"{len(self.extra_cells)} cell(s) not in the reference, not compared: {', '.join(self.extra_cells)}"
+
 
 def compare(new_rows: list[Row], ref_rows: list[Row]) -> Comparison:
     """Every cell of the reference against the same cell of the reproduction (missing counts as disagreeing)."""
     new_by = {(r.dataset, r.label): r for r in new_rows}
-    cells, missing = [], []
+    cells, missing, extra = [], [], []
     for ref in ref_rows:
         new = new_by.get((ref.dataset, ref.label))
         if new is None:
             missing.append(f"{ref.dataset}/{ref.label}")
             continue
-        for key in metric_columns([ref, new]):
-            a, b = new.stats.get(key), ref.stats.get(key)
-            same = (a is None and b is None) or (a is not None and b is not None and agrees(a, b))
-            cells.append((ref.dataset, ref.label, key, a, b, same))
-    return Comparison(cells, missing)
+        for key in metric_columns([ref]):
+            a, b = new.stats.get(key), ref.stats[key]
+            cells.append((ref.dataset, ref.label, key, a, b, a is not None and agrees(a, b)))
+        extra += [f"{ref.label} {key}" for key in metric_columns([new]) if key not in ref.stats]
+    return Comparison(cells, missing, extra)
 
 
 def comparison_markdown(comparison: Comparison, ref_rows: list[Row], reference: Path) -> str:
@@ -88,8 +96,11 @@ def comparison_markdown(comparison: Comparison, ref_rows: list[Row], reference: 
         for row in rows:
             shown = []
             for key in columns:
-                a, b, ok = by_cell.get((dataset, row.label, key), (None, None, False))
-                shown.append("n/a" if a is None and b is None else f"{format_cell(a)} ({format_cell(b)}) {'✓' if ok else '✗'}")
+                if (dataset, row.label, key) not in by_cell:
+                    shown.append("n/a")
+                    continue
+                a, b, ok = by_cell[(dataset, row.label, key)]
+                shown.append(f"{format_cell(a)} ({format_cell(b)}) {'✓' if ok else '✗'}")
             lines.append(f"| {row.label} | " + " | ".join(shown) + " |")
         lines.append("")
     return "\n".join(lines)
@@ -102,6 +113,7 @@ def reproduction_report(output_dir: Path, reference: Path, *, trained: int, tota
     ref_rows = load_rows(reference / "table.json")
     comparison = compare(load_rows(output_dir / "table.json"), ref_rows)
     verdict = comparison.verdict(trained, total)
-    return comparison_markdown(comparison, ref_rows, reference) + f"\n{verdict}\n", verdict
+    note = comparison.extra_note()
+    return comparison_markdown(comparison, ref_rows, reference) + (f"\n{note}\n" if note else "") + f"\n{verdict}\n", verdict
 
 
