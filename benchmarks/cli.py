@@ -210,6 +210,7 @@ def _cmd_validate(args: argparse.Namespace, extra: list[str]) -> int:
     """Every given (or shipped) config, built and pre-flighted; every problem of every file, each naming its file."""
     from benchmarks.execution.preflight import preflight
 
+    _quiet_lightning(verbose=False)
     files = args.configs or sorted(CONFIG_DIR.glob("*.yaml"))
     failed = 0
     for path in files:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Literal, get_args
 
 import lightning.pytorch as pl
+import numpy as np
 import torch
 from torch import Tensor
+
+#: how pixels are made binary for a Bernoulli likelihood (a DataModule's ``binarize`` option, see InMemoryDataModule)
+Binarize = Literal["none", "fixed", "dynamic"]
 
 
 def seeded_permutation(n: int, seed: int) -> Tensor:
@@ -19,6 +25,24 @@ def seeded_permutation(n: int, seed: int) -> Tensor:
         True
     """
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+
+
+def derived_seed(*keys: int) -> int:
+    """A 64-bit seed mixed from non-negative integer ``keys`` by numpy's ``SeedSequence``.
+
+    Unlike ``seed + epoch``, distinct key tuples give unrelated streams: (seed 0, epoch 1) and (seed 1, epoch 0)
+    do not share their random numbers.
+
+    Example:
+        >>> derived_seed(0, 1) == derived_seed(0, 1) != derived_seed(1, 0)
+        True
+    """
+    return int(np.random.SeedSequence(keys).generate_state(1, np.uint64)[0])
+
+
+def _bernoulli_draw(probs: Tensor, seed: int) -> Tensor:
+    """Binary images of the same shape: each pixel 1 with probability its grey value, from a generator of ``seed``."""
+    return torch.bernoulli(probs, generator=torch.Generator().manual_seed(seed))
 
 
 class TensorBatches:
@@ -35,6 +59,11 @@ class TensorBatches:
     Epoch ``e`` is shuffled with ``seed + e``. The epoch is counted by the iterator itself, or read from
     ``epoch_source`` (the Trainer's epoch), so that a run resumed from a checkpoint draws the batches an
     uninterrupted run draws.
+
+    With ``dynamic_binarize`` the first tensor holds probabilities (grey values) and every batch of it is a fresh
+    Bernoulli draw, from a generator seeded with ``derived_seed(seed, epoch)``: each epoch sees new binary images,
+    reproducibly, and resumed runs draw what uninterrupted ones draw. The draw is made on the global batch before
+    it is shared out, so the DDP equivalence above still holds.
     """
 
     def __init__(
@@ -48,6 +77,7 @@ class TensorBatches:
         rank: int = 0,
         world_size: int = 1,
         epoch_source: Callable[[], int] | None = None,
+        dynamic_binarize: bool = False,
     ) -> None:
         self.tensors = tensors
         self.batch_size = batch_size
@@ -57,6 +87,7 @@ class TensorBatches:
         self.rank = rank
         self.world_size = world_size
         self.epoch_source = epoch_source
+        self.dynamic_binarize = dynamic_binarize
         self.epoch = 0
 
     def _share(self, size: int) -> int:
@@ -76,12 +107,18 @@ class TensorBatches:
             order = seeded_permutation(n, self.seed + self.epoch)
         else:
             order = torch.arange(n)
+        draws = torch.Generator().manual_seed(derived_seed(self.seed, self.epoch)) if self.dynamic_binarize else None
         self.epoch += 1
         for start in range(0, n, step):
             share = self._share(min(step, n - start))
-            if share:
-                idx = order[start + self.rank * share : start + (self.rank + 1) * share]
-                yield tuple(t[idx] for t in self.tensors)
+            if not share:
+                continue
+            glob, mine = order[start : start + step], slice(self.rank * share, (self.rank + 1) * share)
+            if draws is None:
+                yield tuple(t[glob[mine]] for t in self.tensors)
+            else:  # every rank draws the whole global batch: the random stream does not depend on the rank
+                pixels = torch.bernoulli(self.tensors[0][glob], generator=draws)[mine]
+                yield (pixels, *(t[glob[mine]] for t in self.tensors[1:]))
 
 
 @dataclass(frozen=True)
@@ -95,28 +132,71 @@ class Split:
         return len(self.images)
 
 
-def split_indices(n: int, val_fraction: float, test_fraction: float, seed: int) -> tuple[Tensor, Tensor, Tensor]:
-    """A seeded random partition of ``range(n)`` into train, val and test indices."""
-    order = seeded_permutation(n, seed)
-    n_test, n_val = round(n * test_fraction), round(n * val_fraction)
+def _cut(order: Tensor, val_fraction: float, test_fraction: float) -> tuple[Tensor, Tensor, Tensor]:
+    """Train, val and test parts of a shuffled order: test first, then val, the rest train."""
+    n_test, n_val = round(len(order) * test_fraction), round(len(order) * val_fraction)
     return order[n_test + n_val :], order[n_test : n_test + n_val], order[:n_test]
 
 
+def split_indices(n: int, val_fraction: float, test_fraction: float, seed: int) -> tuple[Tensor, Tensor, Tensor]:
+    """A seeded random partition of ``range(n)`` into train, val and test indices."""
+    return _cut(seeded_permutation(n, seed), val_fraction, test_fraction)
+
+
+def stratified_split_indices(
+    labels: Tensor, val_fraction: float, test_fraction: float, seed: int
+) -> tuple[Tensor, Tensor, Tensor]:
+    """A seeded partition of ``range(len(labels))`` into train, val and test with every class in the same shares.
+
+    Each class is cut like :func:`split_indices` (its val and test counts rounded), so a class's share of a
+    split is within one item of its share of the data; each part is then shuffled, so that its first items
+    (what a figure shows) are not all of one class.
+
+    Example:
+        >>> train, val, test = stratified_split_indices(torch.tensor([0] * 10 + [1] * 20), 0.1, 0.2, seed=0)
+        >>> [torch.bincount(torch.tensor([0] * 10 + [1] * 20)[p]).tolist() for p in (train, val, test)]
+        [[7, 14], [1, 2], [2, 4]]
+    """
+    gen = torch.Generator().manual_seed(seed)
+    parts: tuple[list[Tensor], ...] = ([], [], [])
+    for c in labels.unique():
+        members = (labels == c).nonzero().squeeze(1)
+        members = members[torch.randperm(len(members), generator=gen)]
+        for part, idx in zip(parts, _cut(members, val_fraction, test_fraction)):
+            part.append(idx)
+    joined = [torch.cat(p) for p in parts]
+    return tuple(p[torch.randperm(len(p), generator=gen)] for p in joined)  # type: ignore[return-value]
+
+
 class InMemoryDataModule(pl.LightningDataModule, ABC):
-    """Base class: a subclass implements :meth:`load_splits`; batching and splits are shared.
+    """Base class: a subclass implements :meth:`load_splits`; batching, splits and binarisation are shared.
 
     Attributes set by :meth:`setup`: ``train``, ``val``, ``test`` (each a :class:`Split`),
     ``image_shape`` (C, H, W) and ``num_classes`` (per label column).
+
+    ``binarize`` makes pixels binary for a Bernoulli likelihood:
+
+    - ``"none"``: pixels as loaded;
+    - ``"fixed"``: every split thresholded once at load (a pixel is 1 where its grey value is > 0.5);
+    - ``"dynamic"`` (as in the IWAE paper and most NLL tables): each training batch is a fresh Bernoulli draw of its
+      pixels (probability = grey value), new every epoch and reproducible from ``seed`` (``train.images`` keep the
+      grey values); val and test are drawn once, with seeds derived from ``split_seed`` only, so every training
+      seed is scored on the same binary test images.
     """
 
     #: human-readable names of the label columns (one for class labels, several for factors)
     label_names: tuple[str, ...] = ("label",)
 
-    def __init__(self, *, batch_size: int = 64, split_seed: int = 0, seed: int = 0) -> None:
+    def __init__(
+        self, *, batch_size: int = 64, split_seed: int = 0, seed: int = 0, binarize: Binarize = "none"
+    ) -> None:
         super().__init__()
+        if binarize not in get_args(Binarize):
+            raise ValueError(f"binarize must be one of {get_args(Binarize)}, got {binarize!r}")
         self.batch_size = batch_size
         self.split_seed = split_seed  # fixed across training seeds: every run is scored on the same test set
-        self.seed = seed  # shuffling order of training batches
+        self.seed = seed  # shuffling order (and dynamic binarisation) of training batches
+        self.binarize = binarize
         self.train: Split | None = None
         self.val: Split | None = None
         self.test: Split | None = None
@@ -131,7 +211,27 @@ class InMemoryDataModule(pl.LightningDataModule, ABC):
 
     def setup(self, stage: str | None = None) -> None:
         if self.train is None:
-            self.train, self.val, self.test = self.load_splits()
+            self.train, self.val, self.test = self._binarized(*self.load_splits())
+
+    def _binarized(self, train: Split, val: Split, test: Split) -> tuple[Split, Split, Split]:
+        """The splits as ``binarize`` stores them: dynamic binarisation of train happens per batch instead."""
+        if self.binarize == "fixed":
+            train, val, test = (replace(s, images=(s.images > 0.5).to(s.images.dtype)) for s in (train, val, test))
+        elif self.binarize == "dynamic":  # one draw each, from split_seed alone: the same for every training seed
+            val = replace(val, images=_bernoulli_draw(val.images, derived_seed(self.split_seed, 1)))
+            test = replace(test, images=_bernoulli_draw(test.images, derived_seed(self.split_seed, 2)))
+        return train, val, test
+
+    @functools.cached_property
+    def evaluation_train(self) -> Split:
+        """The training split as measurements read it (codes for post-hoc samplers, the probe, the FID floor, the
+        baselines, the FID feature classifier): with dynamic binarisation one fixed draw, like val and test, so
+        that every image an evaluation sees is binary; otherwise ``train`` itself."""
+        self.setup()
+        if self.binarize != "dynamic":
+            return self.train  # type: ignore[return-value]
+        train = self.train
+        return replace(train, images=_bernoulli_draw(train.images, derived_seed(self.split_seed, 0)))  # type: ignore[arg-type]
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -148,10 +248,12 @@ class InMemoryDataModule(pl.LightningDataModule, ABC):
 
     def _batches(self, split: Split, shuffle: bool) -> TensorBatches:
         trainer = self.trainer
+        dynamic = shuffle and self.binarize == "dynamic"  # only training batches are drawn afresh
         if trainer is None or not shuffle:
-            return TensorBatches((split.images, split.labels), self.batch_size, shuffle=shuffle, seed=self.seed)
+            return TensorBatches((split.images, split.labels), self.batch_size, shuffle=shuffle, seed=self.seed,
+                                 dynamic_binarize=dynamic)  # fmt: skip
         return TensorBatches(
-            (split.images, split.labels), self.batch_size, shuffle=True, seed=self.seed,
+            (split.images, split.labels), self.batch_size, shuffle=True, seed=self.seed, dynamic_binarize=dynamic,
             rank=trainer.global_rank, world_size=trainer.world_size, epoch_source=lambda: trainer.current_epoch,
         )  # fmt: skip
 

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import torch
 
-from datamodules.base import InMemoryDataModule, Split, split_indices
+from datamodules.base import Binarize, InMemoryDataModule, Split, split_indices
 
 
 class DigitsDataModule(InMemoryDataModule):
     """sklearn's ``load_digits``: pixels 0–16 scaled to [0, 1], shape (1, 8, 8), 10 classes."""
 
     def __init__(
-        self, *, val_fraction: float = 0.1, test_fraction: float = 0.2, batch_size: int = 64, split_seed: int = 0, seed: int = 0
+        self,
+        *,
+        val_fraction: float = 0.1,
+        test_fraction: float = 0.2,
+        binarize: Binarize = "none",
+        batch_size: int = 64,
+        split_seed: int = 0,
+        seed: int = 0,
     ) -> None:
-        super().__init__(batch_size=batch_size, split_seed=split_seed, seed=seed)
+        super().__init__(batch_size=batch_size, split_seed=split_seed, seed=seed, binarize=binarize)
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction
 

@@ -8,6 +8,7 @@ from aebench_registry import Registry
 from datamodules.base import InMemoryDataModule
 from datamodules.digits import DigitsDataModule
 from datamodules.dsprites import DSpritesDataModule
+from datamodules.mnist5k import MNIST5kDataModule
 from datamodules.torchvision_sets import (
     CelebADataModule,
     CIFAR10DataModule,
@@ -18,6 +19,7 @@ from datamodules.torchvision_sets import (
 DATAMODULES: Registry[type[InMemoryDataModule]] = Registry("dataset", base=InMemoryDataModule)
 DATAMODULES.add("digits", DigitsDataModule)
 DATAMODULES.add("dsprites", DSpritesDataModule)
+DATAMODULES.add("mnist5k", MNIST5kDataModule)
 DATAMODULES.add("mnist", MNISTDataModule)
 DATAMODULES.add("fashion_mnist", FashionMNISTDataModule)
 DATAMODULES.add("cifar10", CIFAR10DataModule)

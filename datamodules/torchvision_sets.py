@@ -20,7 +20,7 @@ from torch import Tensor
 from torchvision import datasets, transforms
 from torchvision.datasets import VisionDataset
 
-from datamodules.base import InMemoryDataModule, Split, seeded_permutation
+from datamodules.base import Binarize, InMemoryDataModule, Split, seeded_permutation
 
 
 #: what :meth:`TorchvisionDataModule._validation` returns: the seeded order of the train samples left for
@@ -61,11 +61,12 @@ class TorchvisionDataModule(InMemoryDataModule):
         download: bool = False,
         n_train: int | None = None,
         n_test: int | None = None,
+        binarize: Binarize = "none",
         batch_size: int = 64,
         split_seed: int = 0,
         seed: int = 0,
     ) -> None:
-        super().__init__(batch_size=batch_size, split_seed=split_seed, seed=seed)
+        super().__init__(batch_size=batch_size, split_seed=split_seed, seed=seed, binarize=binarize)
         self.root = root
         self.download = download
         self.n_train = n_train
@@ -140,12 +141,13 @@ class ArrayDataModule(TorchvisionDataModule):
         val_fraction: float = 0.1,
         n_train: int | None = None,
         n_test: int | None = None,
+        binarize: Binarize = "none",
         batch_size: int = 64,
         split_seed: int = 0,
         seed: int = 0,
     ) -> None:
-        super().__init__(root=root, download=download, n_train=n_train, n_test=n_test, batch_size=batch_size,
-                         split_seed=split_seed, seed=seed)  # fmt: skip
+        super().__init__(root=root, download=download, n_train=n_train, n_test=n_test, binarize=binarize,
+                         batch_size=batch_size, split_seed=split_seed, seed=seed)  # fmt: skip
         self.val_fraction = val_fraction
 
     def _construct(self, split: str) -> VisionDataset:
@@ -220,12 +222,13 @@ class CelebADataModule(TorchvisionDataModule):
         image_size: int = 64,
         n_train: int | None = None,
         n_test: int | None = None,
+        binarize: Binarize = "none",
         batch_size: int = 64,
         split_seed: int = 0,
         seed: int = 0,
     ) -> None:
-        super().__init__(root=root, download=download, n_train=n_train, n_test=n_test, batch_size=batch_size,
-                         split_seed=split_seed, seed=seed)  # fmt: skip
+        super().__init__(root=root, download=download, n_train=n_train, n_test=n_test, binarize=binarize,
+                         batch_size=batch_size, split_seed=split_seed, seed=seed)  # fmt: skip
         self.image_size = image_size
 
     def _construct(self, split: str) -> VisionDataset:

@@ -59,6 +59,7 @@ def test_separated_reversed_and_overlapping_comparisons() -> None:
     assert verdict("1", rows("ae", {"recon_mse": HIGH}) + rows("vae", {"recon_mse": LOW}))["verdict"] == CONTRADICTED
     noisy = verdict("1", rows("ae", {"recon_mse": NOISY_A}) + rows("vae", {"recon_mse": NOISY_B}))
     assert noisy["verdict"] == NOT_SEPARATED and "p = 0.57" in noisy["detail"]
+    assert "seeds per row would separate it" in noisy["detail"]  # what it would take, at this spread
 
 
 def test_verdict_agrees_with_the_welch_interval_near_the_threshold() -> None:
@@ -105,10 +106,15 @@ def test_two_part_claim_needs_both_parts() -> None:
     assert result["verdict"] == NOT_TESTED and result["detail"].startswith("fid_prior supported:")
 
 
-def test_at_least_as_claim_is_refuted_only_by_a_significant_deficit() -> None:
-    assert verdict("6", rows("vae", {"probe_acc": NOISY_A}) + rows("ae", {"probe_acc": NOISY_B}))["verdict"] == SUPPORTED
-    assert verdict("6", rows("vae", {"probe_acc": HIGH}) + rows("ae", {"probe_acc": LOW}))["verdict"] == SUPPORTED
-    assert verdict("6", rows("vae", {"probe_acc": LOW}) + rows("ae", {"probe_acc": HIGH}))["verdict"] == CONTRADICTED
+def test_at_least_as_claim_needs_evidence_of_non_inferiority() -> None:
+    equal = [0.933, 0.933, 0.933]  # the old report: "t = 0.00, p = 1 → supported"
+    tie = verdict("6", rows("vae", {"probe_acc": [0.93, 0.95, 0.92]}) + rows("ae", {"probe_acc": [0.94, 0.92, 0.95]}))
+    assert tie["verdict"] == NOT_SEPARATED and "seeds per row would show it" in tie["detail"]  # absence of evidence
+    tight = verdict("6", rows("vae", {"probe_acc": equal}) + rows("ae", {"probe_acc": [0.932, 0.934, 0.933]}))
+    assert tight["verdict"] == SUPPORTED  # within 0.02 with confidence
+    lower = verdict("6", rows("vae", {"probe_acc": [0.22, 0.23, 0.21]}) + rows("ae", {"probe_acc": [0.31, 0.30, 0.32]}))
+    assert lower["verdict"] == CONTRADICTED  # the dSprites case: the VAE's mean lower by 0.09, beyond the margin
+    assert "margin 0.02" in lower["detail"] and "→" in lower["p"]
 
 
 def sweep(values_by_beta: dict[float, list[float]], metric: str = "recon_mse") -> list[dict]:
@@ -131,13 +137,23 @@ def test_beta_trend_slope_sign_and_significance() -> None:
     assert constant["verdict"] == NOT_SEPARATED and "nan" not in constant["detail"]
 
 
+def test_a_zero_variance_slope_at_two_betas_cannot_claim_more_than_the_seeds_allow() -> None:
+    """The old report: "slope −2.89 (95% CI −2.89 to −2.89), p = 1.8e-32" from active units 4 and 0 at two β."""
+    result = evaluate_claim(TREND, sweep({1.0: [4.0] * 3, 4.0: [0.0] * 3}, metric="recon_mse"))
+    assert result["verdict"] == NOT_SEPARATED  # 20 arrangements: p ≥ 0.1 two-sided, whatever the data
+    assert "p = 0.1" in result["detail"] and "no p can fall below 0.05" in result["detail"]
+
+
 def test_beta_trend_counts_the_vae_as_beta_one_and_needs_two_betas() -> None:
     single = sweep({4.0: HIGH})
     result = evaluate_claim(TREND, single)
     assert result["verdict"] == NOT_TESTED and "1 distinct β" in result["detail"]
-    with_vae = evaluate_claim(TREND, single + rows("vae", {"recon_mse": LOW}))
+    higher = [0.030, 0.031, 0.032]
+    with_vae = evaluate_claim(TREND, sweep({4.0: HIGH, 16.0: higher}) + rows("vae", {"recon_mse": LOW}))
     assert with_vae["verdict"] == SUPPORTED and with_vae["values"].startswith("β=1 ") and "β=4 " in with_vae["values"]
-    with_beta_one = evaluate_claim(TREND, sweep({1.0: LOW, 4.0: HIGH}) + rows("vae", {"recon_mse": HIGH}))
+    two_betas = evaluate_claim(TREND, single + rows("vae", {"recon_mse": LOW}))
+    assert two_betas["verdict"] == NOT_SEPARATED  # 3 seeds at 2 β: 20 arrangements, p ≥ 0.1
+    with_beta_one = evaluate_claim(TREND, sweep({1.0: LOW, 4.0: HIGH, 16.0: higher}) + rows("vae", {"recon_mse": HIGH}))
     assert with_beta_one["verdict"] == SUPPORTED  # the β = 1 row, not the (contrary) VAE
     duplicate = sweep({4.0: HIGH}) + rows("beta_vae", {"recon_mse": LOW}, label="beta_vae[latent_dim=2]", beta=4.0)
     assert evaluate_claim(TREND, duplicate)["verdict"] == NOT_TESTED
@@ -159,7 +175,19 @@ def test_claims_are_per_dataset_and_render_as_markdown() -> None:
     md = claims_markdown(by_dataset)
     assert "### digits" in md and "### mnist" in md
     table_lines = [line for line in md.splitlines() if line.startswith("| ")]
-    assert len(table_lines) == 2 * (2 + len(CLAIMS)) and all(line.count(" | ") == 5 for line in table_lines)
+    assert len(table_lines) == 2 * (2 + len(CLAIMS)) and all(line.count(" | ") == 6 for line in table_lines)
+
+
+def test_holm_runs_over_every_test_of_a_dataset() -> None:
+    # each claim alone would pass at p ≈ 0.03; among the six claims' tests Holm lifts it above 0.05
+    a, b = [1.0, 1.1, 1.2], [1.25, 1.35, 1.45]
+    results = rows("ae", {"recon_mse": a, "fid_prior": b, "interp_path_ratio": b, "probe_acc": LOW})
+    results += rows("vae", {"recon_mse": b, "fid_prior": a, "interp_path_ratio": a, "probe_acc": HIGH})
+    alone = evaluate_claim(claim("1"), results)
+    together = evaluate_claims(results)["digits"][0]
+    raw, adjusted = (float(x) for x in together["p"].split(" → "))
+    assert alone["verdict"] == SUPPORTED and together["verdict"] == NOT_SEPARATED
+    assert raw < 0.05 < adjusted and adjusted == pytest.approx(min(1.0, 4 * raw), rel=0.02)  # 4 tests tested
 
 
 @pytest.mark.parametrize("relation", ["<", ">"])

@@ -82,7 +82,9 @@ def test_tile_lays_images_out_with_white_gaps() -> None:
 def test_kl_bars_rank_dims_within_each_seed_before_averaging() -> None:
     means, errs = kl_bars([[0.0, 3.0, 1.0], [2.0, 0.0, 4.0]])  # the large dim differs between seeds
     assert means == [3.5, 1.5, 0.0]
-    assert errs[2] == 0.0 and errs[0] > 0  # identical smallest values: no spread
+    below, above = errs
+    assert below[2] == above[2] == 0.0 and above[0] > 0  # identical smallest values: no spread
+    assert below[1] == 1.5 and above[1] > below[1]  # 1.5 ± 12.7 cut at 0: a KL cannot be negative
 
 
 def test_latent_projections_keep_separated_clusters_apart() -> None:

@@ -49,7 +49,7 @@ def test_interface_shapes_and_gradients(name: str, shape: tuple[int, int, int]) 
 
 
 @pytest.mark.parametrize("name", MODELS.names())
-@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+@pytest.mark.parametrize("likelihood", ["bernoulli", "continuous_bernoulli", "gaussian"])
 def test_loss_drops_when_training(name: str, likelihood: str, digits) -> None:
     torch.manual_seed(0)
     model = MODELS.get(name)(digits.image_shape, latent_dim=4, likelihood=likelihood, beta=1.0) if name == "beta_vae" else (

@@ -85,7 +85,7 @@ def test_every_environment_problem_of_a_config_is_reported_at_once(tmp_path, cap
     assert code == 2
     err = capsys.readouterr().err
     assert "pre-flight: 4 problem(s), nothing was trained" in err
-    assert f"datasets[0] (mnist): MNIST not found: expected train-images-idx3-ubyte" in err and str(tmp_path / "nodata") in err
+    assert "datasets[0] (mnist): MNIST not found: expected train-images-idx3-ubyte" in err and str(tmp_path / "nodata") in err
     assert "evaluation.fid_backend: the inception FID backend needs the InceptionV3 weights file" in err
     assert "trainer (accelerator 'gpu'" in err
     assert "logger.type: 'wandb' needs the package wandb: pip install wandb" in err

@@ -23,7 +23,8 @@ from benchmarks.evaluation.inputs import EvalContext
 from benchmarks.execution.callbacks import DivergenceGuard
 from benchmarks.execution.lock import output_lock
 from benchmarks.execution.store import read_result, record_problem, write_json_atomic
-from benchmarks.reporting.table import aggregate, cell_text, markdown_table
+from benchmarks.reporting.table import aggregate, cell_text
+from benchmarks.reporting.writers import markdown_table
 from datamodules import DATAMODULES
 from lightning_modules import Posterior
 

@@ -165,10 +165,21 @@ class TrainerConfig:
     # not a Trainer argument: a full checkpoint to resume from every N epochs; None: after every 5 minutes of
     # training (short runs never pay for one). It does not change the trained model, so not the run id either.
     checkpoint_every_n_epochs: int | None = None
+    # not Trainer arguments: stop when val/loss has not improved by min_delta for `patience` validation checks
+    # (needs check_val_every_n_epoch); max_epochs is then the cap. None: train for the whole budget.
+    early_stopping_patience: int | None = None
+    early_stopping_min_delta: float = 0.0
 
     def validate(self, path: str) -> None:
         if self.max_epochs < 1 and self.max_steps < 1:
             raise ConfigError(f"{path}.max_epochs: must be >= 1 (or set max_steps >= 1)")
+        if self.early_stopping_patience is not None:
+            if self.early_stopping_patience < 1:
+                raise ConfigError(f"{path}.early_stopping_patience: must be >= 1 or null, got {self.early_stopping_patience}")
+            if self.check_val_every_n_epoch is None:
+                raise ConfigError(f"{path}.early_stopping_patience: needs a validation loop; set check_val_every_n_epoch")
+        if self.early_stopping_min_delta < 0:
+            raise ConfigError(f"{path}.early_stopping_min_delta: must be >= 0, got {self.early_stopping_min_delta}")
         for key in ("check_val_every_n_epoch", "checkpoint_every_n_epochs"):
             value = getattr(self, key)
             if value is not None and value < 1:

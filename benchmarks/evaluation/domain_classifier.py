@@ -105,7 +105,7 @@ def train_classifier(
     benchmarked model, and nothing a Trainer adds (logging, checkpoints, strategies) is needed here.
     """
     start, threads = time.perf_counter(), torch.get_num_threads()
-    train, val, test = datamodule.train, datamodule.val, datamodule.test
+    train, val, test = datamodule.evaluation_train, datamodule.val, datamodule.test  # binary where the data are
     val_images, val_labels = val.images[: RECIPE["max_val"]], _columns(val.labels[: RECIPE["max_val"]])
     model = build_classifier(datamodule, seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=RECIPE["lr"], weight_decay=RECIPE["weight_decay"])

@@ -67,6 +67,7 @@ def _cache_key(datamodule: InMemoryDataModule, seed: int) -> dict[str, Any]:
         "num_classes": datamodule.num_classes,
         "split_sizes": [len(s) for s in splits],
         "labels_sha256": labels,  # a split from other fractions or another split seed changes this
+        "binarize": datamodule.binarize,  # binary and grey images give different features
     }
     return json.loads(json.dumps(key))  # as plain JSON types, to compare with what a cache file holds
 

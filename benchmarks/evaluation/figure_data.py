@@ -8,8 +8,10 @@
 - ``interpolations``: (pairs, steps, C, H, W), decoded linear paths between test codes;
 - ``traversals``: (dims, values, C, H, W), one latent dim swept at a time from test code 0;
   ``traversal_dims`` gives the dims in order of decreasing KL (decreasing code variance without a KL),
-  ``traversal_values`` the sweep in prior units (without a KL: units of each code dim's training std);
-- ``latent_means``: (N_test, D) test latent means (the report maps them to 2-D); ``labels``: their first label column.
+  ``traversal_values`` the sweep in prior units (without a KL: units of each code dim's training std), and
+  ``traversal_unit`` which of the two;
+- ``latent_means``: (N_test, D) test latent means (the report maps them to 2-D); ``labels``: their first label
+  column, named ``label_name`` (dSprites: ``shape``).
 """
 
 from __future__ import annotations
@@ -54,9 +56,11 @@ def figure_data(inputs: EvalInputs, metrics: dict[str, Any]) -> dict[str, np.nda
     codes, train_codes = inputs.posterior("test").mean, inputs.posterior("train").mean
     if "kl_per_dim" in metrics:
         order, scale = torch.tensor(metrics["kl_per_dim"]).argsort(descending=True), torch.ones(codes.shape[1])
+        unit = "prior σ"
     else:  # no KL: order by code variance and sweep in units of each dim's training std
         scale = train_codes.std(0)
         order = scale.argsort(descending=True)
+        unit = "code dim's training std"
     pairs = torch.arange(2 * FIGURE_PAIRS).view(-1, 2)
     interp = interpolation_codes(codes[pairs[:, 0]], codes[pairs[:, 1]], FIGURE_STEPS)
     samples = {name: inputs.samples(name)[:N_SAMPLES] for name in inputs.config.samplers}
@@ -68,6 +72,8 @@ def figure_data(inputs: EvalInputs, metrics: dict[str, Any]) -> dict[str, np.nda
         "traversals": to_uint8(inputs.decode(traversal_codes(codes[0], order, scale))),
         "traversal_dims": order.numpy(),
         "traversal_values": TRAVERSAL_VALUES,
+        "traversal_unit": np.array(unit),
         "latent_means": codes.numpy(),
         "labels": inputs.datamodule.test.labels.reshape(len(codes), -1)[:, 0].numpy(),
+        "label_name": np.array(inputs.datamodule.label_names[0]),
     }

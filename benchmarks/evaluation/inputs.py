@@ -99,7 +99,7 @@ class EvalContext:
     def fid_data(self, seed: int) -> float:
         """FID of ``n_fid`` random training images vs the test split: the floor at this sample size."""
         if seed not in self._fid_data:
-            train = self.datamodule.train.images  # type: ignore[union-attr]
+            train = self.datamodule.evaluation_train.images
             self._fid_data[seed] = self.scorer.fid(train[seeded_permutation(len(train), seed)[: self.n_fid]])
         return self._fid_data[seed]
 
@@ -152,7 +152,8 @@ class EvalInputs:
         return capabilities(self.model, sample, self.datamodule)
 
     def images(self, split: str) -> Tensor:
-        return getattr(self.datamodule, split).images
+        """The images of ``split`` ("train" or "test") as evaluated (binary where the data are binarised)."""
+        return (self.datamodule.evaluation_train if split == "train" else getattr(self.datamodule, split)).images
 
     @torch.no_grad()
     def posterior(self, split: str) -> Posterior:

@@ -123,7 +123,7 @@ def execute(
     context = contexts.get(run.dataset, run.evaluation)
     start = time.perf_counter()
     if isinstance(run, BaselineSpec):
-        model = BASELINES[run.name](context.datamodule.train.images, run.n_components, seed=run.seed)  # type: ignore[union-attr]
+        model = BASELINES[run.name](context.datamodule.evaluation_train.images, run.n_components, seed=run.seed)
         fit_s, extra = time.perf_counter() - start, {}
     else:
         fitted = fit(run, output_dir, cpu_threads=cpu_threads, extra_loggers=extra_loggers, progress_prefix=prefix)

@@ -19,7 +19,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, Logger
 
 from benchmarks.config import DatasetConfig, RunSpec
@@ -50,7 +50,8 @@ def build_model(run: RunSpec, image_shape: tuple[int, ...]) -> pl.LightningModul
 def trainer_kwargs(run: RunSpec) -> dict[str, Any]:
     """The Trainer options of the config, mapped to Lightning's arguments, with the fast-path defaults."""
     kwargs = asdict(run.trainer)
-    kwargs.pop("checkpoint_every_n_epochs")  # the harness's own (ResumeCheckpoint), not a Trainer argument
+    for own in ("checkpoint_every_n_epochs", "early_stopping_patience", "early_stopping_min_delta"):
+        kwargs.pop(own)  # the harness's own options (callbacks), not Trainer arguments
     every = kwargs.pop("check_val_every_n_epoch")
     if every is None:
         kwargs["limit_val_batches"] = 0
@@ -97,17 +98,22 @@ class Fitted:
 
 
 def _checkpointing(run: RunSpec, ckpt_dir: Path) -> list[Callback]:
-    """With a validation loop: keep the best weights by ``val/loss`` and the last. Without: none here, the
-    last weights are saved once after training (a checkpoint every epoch costs more than an epoch here)."""
-    every = run.trainer.check_val_every_n_epoch
-    if every is None:
+    """With a validation loop: keep the best weights by ``val/loss`` and the last, and stop early when asked.
+    Without: none here, the last weights are saved once after training (a checkpoint every epoch costs more
+    than an epoch here)."""
+    t = run.trainer
+    if t.check_val_every_n_epoch is None:
         return []
-    return [
+    callbacks: list[Callback] = [
         ModelCheckpoint(
             dirpath=ckpt_dir, filename="best", monitor="val/loss", mode="min", save_top_k=1, save_last=True,
-            save_weights_only=True, every_n_epochs=every, enable_version_counter=False,
+            save_weights_only=True, every_n_epochs=t.check_val_every_n_epoch, enable_version_counter=False,
         )
     ]
+    if t.early_stopping_patience is not None:
+        callbacks.append(EarlyStopping(monitor="val/loss", mode="min", patience=t.early_stopping_patience,
+                                       min_delta=t.early_stopping_min_delta, check_finite=False))  # fmt: skip
+    return callbacks
 
 
 class CheckpointError(ValueError):

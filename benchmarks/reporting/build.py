@@ -19,7 +19,7 @@ from benchmarks.files import write_text_atomic
 from benchmarks.reporting.claims import claims_markdown, evaluate_claims
 from benchmarks.reporting.figures import Arrays, FigureData, draw_figures
 from benchmarks.reporting.html import render_html
-from benchmarks.reporting.table import write_tables
+from benchmarks.reporting.writers import write_tables
 
 
 @dataclass

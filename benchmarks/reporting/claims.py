@@ -1,40 +1,41 @@
 """The folklore about AE vs VAE vs β-VAE as data, each claim's verdict computed from the per-seed results.
 
 A claim is one :class:`Claim` entry in :data:`CLAIMS`: its parts say which metric of which rows is compared
-and in which direction, so adding a claim is adding an entry. Rows are named by ``model`` (``ae``, ``vae``,
-``beta_vae``) and, optionally, hyperparameters the row's ``hparams`` must contain.
+and how, so adding a claim is adding an entry. Rows are named by ``model`` (``ae``, ``vae``, ``beta_vae``)
+and, optionally, hyperparameters the row's ``hparams`` must contain.
 
-Statistics (the seeds are the replicates; nothing is written by hand):
+Statistics (the seeds are the replicates; :mod:`benchmarks.reporting.stats`):
 
-- :class:`Compare` (``a < b``, ``a > b``): Welch's two-sided t-test on the per-seed values of the two rows
-  (unequal variances). ``p < 0.05`` — equivalently, the 95% Welch confidence interval of the difference of
-  means excludes 0 — in the expected direction is ``supported``, in the other ``contradicted``; otherwise
-  ``not separated at 95%``.
-- :class:`Compare` (``a >= b``, "at least as"): the claim is refuted only by evidence that ``a`` is worse,
-  so it is ``contradicted`` when ``a < b`` at ``p < 0.05`` and ``supported`` otherwise (a non-significant
-  difference is what "at least as good" predicts at this number of seeds; the detail gives p and the CI).
-- :class:`BetaTrend`: an ordinary least-squares line through the per-seed points (ln β, value) of the
-  β-VAE rows (with the VAE as β = 1 when no β-VAE row has β = 1); the slope's two-sided t-test (n − 2
-  degrees of freedom) decides as for ``a < b``, the expected sign of the slope playing the direction.
+- :class:`Compare` with ``<`` / ``>``, a directional claim: Welch's two-sided t-test of the difference of
+  means. Separated in the expected direction is *supported*, in the other *contradicted*.
+- :class:`Compare` with ``>=``, "at least as good": a non-inferiority test with the claim's ``margin`` (one of
+  the two one-sided tests of TOST). *Supported* when ``a`` is shown to be worse than ``b`` by less than the
+  margin; *contradicted* when it is shown to be worse by more than the margin; otherwise *not separated*:
+  equal means at two or three seeds no longer count as evidence.
+- :class:`BetaTrend`: the OLS slope of the per-seed values against ln β, with a permutation p-value over the
+  points (valid with no residual variance, never below what the number of seeds and β values allows).
 
-A claim of several parts is ``contradicted`` if any part is, ``not tested`` if any part could not be
-tested, ``supported`` if every part is, and ``not separated at 95%`` otherwise.
+Every part is one test; Holm's step-down correction runs over all the tests of a dataset's claims, and a
+part decides at its adjusted p-value (both are shown). A claim of several parts is *contradicted* if any
+part is, *not tested* if any part could not be tested, *supported* if every part is, and *not separated*
+otherwise. A not-separated part says about how many seeds per row would separate it at the measured spread.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
-from scipy import stats
 
-from benchmarks.reporting.table import format_cell, summarize
+from benchmarks.evaluation.metrics import describe
+from benchmarks.reporting.flags import DEGENERATE, run_flags
+from benchmarks.reporting.stats import ALPHA, holm, non_inferiority, seeds_to_separate, slope_test, summarize, welch
+from benchmarks.reporting.table import bounds_of, format_cell
 
-SUPPORTED, CONTRADICTED, NOT_SEPARATED, NOT_TESTED = "supported", "contradicted", "not separated at 95%", "not tested"
-ALPHA = 0.05
+SUPPORTED, CONTRADICTED, NOT_SEPARATED, NOT_TESTED = "supported", "contradicted", "not separated", "not tested"
 
 
 class NotTested(Exception):
@@ -61,13 +62,22 @@ class Rows:
 
 @dataclass(frozen=True)
 class Compare:
-    """``metric`` of ``a`` stands in ``relation`` to ``metric_b`` (default: the same metric) of ``b``."""
+    """``metric`` of ``a`` stands in ``relation`` to ``metric_b`` (default: the same metric) of ``b``.
+
+    ``<`` / ``>`` compare means; ``>=`` ("at least as good", in the metric's better direction) needs a
+    ``margin`` in the metric's units: how much worse still counts as "as good".
+    """
 
     metric: str
     a: Rows
     relation: Literal["<", ">", ">="]
     b: Rows
     metric_b: str | None = None
+    margin: float | None = None
+
+    def __post_init__(self) -> None:
+        if (self.relation == ">=") != (self.margin is not None):
+            raise ValueError(f"Compare({self.metric}): a margin goes with '>=' and only with it")
 
 
 @dataclass(frozen=True)
@@ -104,8 +114,8 @@ CLAIMS: list[Claim] = [
     ),
     Claim(
         "6",
-        "The VAE's latent means are at least as linearly informative as the AE's codes",
-        (Compare("probe_acc", VAE, ">=", AE),),
+        "The VAE's latent means are at least as linearly informative as the AE's codes (within 2 points of accuracy)",
+        (Compare("probe_acc", VAE, ">=", AE, margin=0.02),),
     ),
 ]
 
@@ -142,60 +152,99 @@ def _values(runs: Sequence[dict[str, Any]], metric: str, label: str) -> list[flo
     return values
 
 
-def _decide(estimate: float, p: float, sign: int, at_least: bool = False) -> str:
-    separated = math.isfinite(p) and p < ALPHA
-    if not separated:
-        return SUPPORTED if at_least else NOT_SEPARATED
-    if math.copysign(1, estimate) == sign:
-        return SUPPORTED
-    return CONTRADICTED
+def _cell(values: Sequence[float], metric: str) -> str:
+    return format_cell(summarize(values, bounds_of(metric)))
 
 
-def _compare(part: Compare, results: Sequence[dict[str, Any]]) -> tuple[str, str, str]:
-    """(values, verdict, detail) of a two-row comparison by Welch's t-test."""
+def _pooled_std(a: Sequence[float], b: Sequence[float]) -> float:
+    return math.sqrt((np.var(a, ddof=1) + np.var(b, ddof=1)) / 2)
+
+
+@dataclass
+class Test:
+    """One part's test: its values, p-value, the verdict its p-value gives once adjusted, and how to say it."""
+
+    metric: str
+    values: str
+    p: float
+    direction_ok: bool  # the estimate lies on the side the verdict would take
+    on_success: str  # the verdict when the adjusted p-value separates
+    explain: str  # what the numbers say, for a reader
+    more_seeds: str = ""  # for a not-separated result: what would separate it
+    adjusted: float = math.nan
+    flagged: list[str] = field(default_factory=list)
+
+    def verdict(self) -> str:
+        return self.on_success if self.adjusted < ALPHA else NOT_SEPARATED
+
+
+def _compare(part: Compare, results: Sequence[dict[str, Any]]) -> Test:
     metric_b = part.metric_b or part.metric
     (label_a, runs_a), (label_b, runs_b) = part.a.runs(results), part.b.runs(results)
     a, b = _values(runs_a, part.metric, label_a), _values(runs_b, metric_b, label_b)
     side_a = label_a if metric_b == part.metric else f"{label_a} {part.metric}"
     side_b = label_b if metric_b == part.metric else f"{label_b} {metric_b}"
-    values = f"{side_a} {format_cell(summarize(a))} vs {side_b} {format_cell(summarize(b))}"
-    if np.ptp(a + b) == 0:
-        verdict = SUPPORTED if part.relation == ">=" else NOT_SEPARATED
-        return values, verdict, "identical values in every seed of both rows"
-    test = stats.ttest_ind(a, b, equal_var=False)
-    diff, p = float(np.mean(a) - np.mean(b)), float(test.pvalue)
-    low, high = test.confidence_interval(1 - ALPHA)
-    sign = -1 if part.relation == "<" else 1
-    detail = f"Welch t = {test.statistic:.2f}, p = {p:.2g}, difference {diff:.3g} (95% CI {low:.3g} to {high:.3g})"
-    return values, _decide(diff, p, sign, at_least=part.relation == ">="), detail
+    values = f"{side_a} {_cell(a, part.metric)} vs {side_b} {_cell(b, metric_b)}"
+    spread = _pooled_std(a, b)
+    if part.relation == ">=":
+        info = describe(part.metric)
+        better_high = bool(info is not None and info.higher_is_better)
+        d = non_inferiority(a, b, part.margin, better_high)  # type: ignore[arg-type]
+        worse = "lower" if better_high else "higher"
+        explain = (f"{side_a} minus {side_b}, counted positive when {side_a} is better: {d.estimate:+.3g} "
+                   f"(90% CI {d.low:+.3g} to {d.high:+.3g}); non-inferiority margin {part.margin:g}")  # fmt: skip
+        if d.estimate > -part.margin:  # type: ignore[operator]
+            gap = d.estimate + part.margin  # type: ignore[operator]
+            need = seeds_to_separate(spread, gap, one_sided=True)
+            more = f"about {need} seeds per row would show it at this spread" if need else ""
+            return Test(part.metric, values, d.p, True, SUPPORTED,
+                        explain + f": {side_a} is at most {part.margin:g} {worse} than {side_b} if the CI's lower end "
+                        f"clears −{part.margin:g}", more)  # fmt: skip
+        contra = non_inferiority(b, a, -part.margin, better_high)  # type: ignore[operator]
+        need = seeds_to_separate(spread, -part.margin - d.estimate, one_sided=True)  # type: ignore[operator]
+        more = f"about {need} seeds per row would show it worse beyond the margin" if need else ""
+        return Test(part.metric, values, contra.p, True, CONTRADICTED,
+                    explain + f": {side_a}'s mean is worse than the margin allows", more)  # fmt: skip
+    d = welch(a, b)
+    expected = -1 if part.relation == "<" else 1
+    direction_ok = d.estimate * expected > 0
+    need = seeds_to_separate(spread, abs(d.estimate), one_sided=False)
+    explain = (f"difference {side_a} − {side_b} = {d.estimate:+.3g} (95% CI {d.low:+.3g} to {d.high:+.3g}), "
+               f"Welch t = {d.statistic:.2f}")  # fmt: skip
+    more = f"about {need} seeds per row would separate it at this spread" if need else "the means are equal"
+    return Test(part.metric, values, d.p, direction_ok, SUPPORTED if direction_ok else CONTRADICTED, explain, more)
 
 
-def _trend(part: BetaTrend, results: Sequence[dict[str, Any]]) -> tuple[str, str, str]:
-    """(values, verdict, detail) of the slope of ``metric`` against ln β (OLS on per-seed points)."""
+def _trend(part: BetaTrend, results: Sequence[dict[str, Any]]) -> Test:
     sweep = beta_sweep(results)
-    points = {
-        beta: _values(runs, part.metric, label)
-        for beta, (label, runs) in sweep.items()
-        if _has(runs, part.metric)
-    }
+    points = {beta: _values(runs, part.metric, label) for beta, (label, runs) in sweep.items() if _has(runs, part.metric)}
     if len(points) < 2:
         raise NotTested(f"`{part.metric}` at {len(points)} distinct β; need ≥ 2")
-    values = ", ".join(f"β={beta:g} {format_cell(summarize(v))}" for beta, v in points.items())
+    values = ", ".join(f"β={beta:g} {_cell(v, part.metric)}" for beta, v in points.items())
     x = np.concatenate([np.full(len(v), math.log(beta)) for beta, v in points.items()])
     y = np.concatenate([np.asarray(v) for v in points.values()])
-    if np.ptp(y) == 0:
-        return values, NOT_SEPARATED, f"the same value at every β and seed: no slope to test ({len(x)} points)"
-    fit = stats.linregress(x, y)
-    half = float(stats.t.ppf(1 - ALPHA / 2, len(x) - 2)) * fit.stderr
-    detail = (
-        f"OLS slope per ln β {fit.slope:.3g} (95% CI {fit.slope - half:.3g} to {fit.slope + half:.3g}), "
-        f"p = {fit.pvalue:.2g}, {len(x)} per-seed points"
-    )
-    return values, _decide(float(fit.slope), float(fit.pvalue), part.sign), detail
+    fit = slope_test(x, y)
+    direction_ok = fit.slope * part.sign > 0
+    exact = "exact" if fit.exact else f"{fit.arrangements:.3g} arrangements, sampled"
+    explain = (f"OLS slope per ln β {fit.slope:+.3g} over {len(x)} per-seed points at {len(points)} β values; "
+               f"permutation test ({exact}; the smallest p these points allow is {fit.smallest_p:.2g})")  # fmt: skip
+    more = "more β values or seeds" + (" (with these points no p can fall below 0.05)" if fit.smallest_p >= ALPHA else "")
+    return Test(part.metric, values, fit.p, direction_ok, SUPPORTED if direction_ok else CONTRADICTED, explain, more)
 
 
 def _has(runs: Sequence[dict[str, Any]], metric: str) -> bool:
     return any(isinstance(r["metrics"].get(metric), (int, float)) for r in runs)
+
+
+def _flagged(part: Compare | BetaTrend, results: Sequence[dict[str, Any]]) -> list[str]:
+    """The rows a part rests on that carry a flag (degenerate or not converged), as ``label (flag)``."""
+    flags = run_flags(results)
+    if isinstance(part, BetaTrend):
+        labels = {label for label, _ in beta_sweep(results).values()}
+    else:
+        labels = {part.a.runs(results)[0], part.b.runs(results)[0]}
+    found = {(r["label"], f) for r in results if r["label"] in labels for f in flags.get(r.get("run_id", ""), [])}
+    return [f"{label} ({flag})" for label, flag in sorted(found)]
 
 
 def _combine(verdicts: Sequence[str]) -> str:
@@ -205,50 +254,85 @@ def _combine(verdicts: Sequence[str]) -> str:
     return SUPPORTED if all(v == SUPPORTED for v in verdicts) else NOT_SEPARATED
 
 
-def evaluate_claim(claim: Claim, results: Sequence[dict[str, Any]]) -> dict[str, str]:
-    """The verdict of ``claim`` on one dataset's results: id, claim, metric, values, verdict, detail.
-
-    In a claim of several parts, ``metric``, ``values`` and ``detail`` list the parts in order, joined by ``"; "``.
-    """
-    parts = []
-    for part in claim.parts:
-        try:
-            parts.append((part.metric, *(_trend if isinstance(part, BetaTrend) else _compare)(part, results)))
-        except NotTested as reason:
-            parts.append((part.metric, "n/a", NOT_TESTED, str(reason)))
-    several = len(parts) > 1
-    return {
-        "id": claim.id,
-        "claim": claim.text,
-        "metric": "; ".join(m for m, *_ in parts),
-        "values": "; ".join(f"{m}: {v}" if several else v for m, v, _, _ in parts),
-        "verdict": _combine([v for _, _, v, _ in parts]),
-        "detail": "; ".join(f"{m} {v}: {d}" if several else d for m, _, v, d in parts),
-    }
+def _detail(test: Test, m: int) -> str:
+    verdict = test.verdict()
+    text = f"{test.explain}; p = {test.p:.2g}, Holm-adjusted over {m} tests {test.adjusted:.2g}"
+    if verdict == NOT_SEPARATED and test.more_seeds:
+        text += f"; not separated: {test.more_seeds}"
+    if test.flagged:
+        kinds = "degenerate" if any(f.split("(")[-1].rstrip(")") in DEGENERATE for f in test.flagged) else "flagged"
+        text += f"; rests on {kinds} rows: {', '.join(test.flagged)}"
+    return text
 
 
 def evaluate_claims(
     results: Sequence[dict[str, Any]], claims: Sequence[Claim] = CLAIMS
 ) -> dict[str, list[dict[str, str]]]:
-    """Every claim's verdict per dataset (datasets in first-seen order)."""
+    """Every claim's verdict per dataset (datasets in first-seen order), Holm-corrected over each dataset's tests."""
     datasets = dict.fromkeys(r["dataset"] for r in results)
-    return {d: [evaluate_claim(c, [r for r in results if r["dataset"] == d]) for c in claims] for d in datasets}
+    return {d: _dataset_claims([r for r in results if r["dataset"] == d], claims) for d in datasets}
+
+
+def _dataset_claims(results: Sequence[dict[str, Any]], claims: Sequence[Claim]) -> list[dict[str, str]]:
+    tested: list[list[Test | tuple[str, str]]] = []
+    for claim in claims:
+        parts: list[Test | tuple[str, str]] = []
+        for part in claim.parts:
+            try:
+                test = (_trend if isinstance(part, BetaTrend) else _compare)(part, results)  # type: ignore[operator]
+                parts.append(replace(test, flagged=_flagged(part, results)))
+            except NotTested as reason:
+                parts.append((part.metric, str(reason)))
+        tested.append(parts)
+    tests = [t for parts in tested for t in parts if isinstance(t, Test)]
+    for test, adjusted in zip(tests, holm([t.p for t in tests])):
+        test.adjusted = adjusted
+    return [_claim_row(claim, parts, len(tests)) for claim, parts in zip(claims, tested)]
+
+
+def _claim_row(claim: Claim, parts: list[Test | tuple[str, str]], m: int) -> dict[str, str]:
+    """id, claim, metric, values, verdict, p (raw → adjusted), detail; several parts joined by ``"; "``."""
+    shown = []
+    for part in parts:
+        if isinstance(part, Test):
+            shown.append((part.metric, part.values, part.verdict(), f"{part.p:.2g} → {part.adjusted:.2g}", _detail(part, m)))
+        else:
+            shown.append((part[0], "n/a", NOT_TESTED, "n/a", part[1]))
+    several = len(shown) > 1
+    return {
+        "id": claim.id,
+        "claim": claim.text,
+        "metric": "; ".join(s[0] for s in shown),
+        "values": "; ".join(f"{s[0]}: {s[1]}" if several else s[1] for s in shown),
+        "verdict": _combine([s[2] for s in shown]),
+        "p": "; ".join(s[3] for s in shown),
+        "detail": "; ".join(f"{s[0]} {s[2]}: {s[4]}" if several else s[4] for s in shown),
+    }
+
+
+def evaluate_claim(claim: Claim, results: Sequence[dict[str, Any]]) -> dict[str, str]:
+    """One claim's verdict on one dataset's results, as the only claim of its report (Holm over its own tests)."""
+    return _dataset_claims(results, [claim])[0]
 
 
 METHOD = (
-    "Verdicts are computed from the per-seed values: Welch's two-sided t-test for comparisons of two rows, the "
-    "t-test of an OLS slope against ln β for trends; significance level 5%. \"At least as\" claims are "
-    "contradicted only by a significant difference the other way."
+    "Verdicts are computed from the per-seed values. Directional claims: Welch's two-sided t-test. \"At least as\" "
+    "claims: a one-sided non-inferiority test with the margin stated in the claim (supported only when the data "
+    "show the difference is smaller than the margin). Trends in β: the OLS slope against ln β with an exact "
+    "permutation p-value over the per-seed points. Holm's correction runs over all the tests of a dataset's claims "
+    "(p shown raw → adjusted); a test decides at adjusted p < 0.05. A not-separated test says about how many seeds "
+    "would separate it at the measured spread."
 )
 
 
 def claims_markdown(verdicts: Mapping[str, Sequence[Mapping[str, str]]], heading: str = "##") -> str:
     """A section with the method and one table per dataset."""
+    columns = ("id", "claim", "metric", "values", "verdict", "p", "detail")
     lines = [f"{heading} Claims", "", METHOD, ""]
     for dataset, rows in verdicts.items():
-        lines += [f"{heading}# {dataset}", "", "| # | claim | metric | values | verdict | detail |", "| --- " * 6 + "|"]
+        lines += [f"{heading}# {dataset}", "", "| # | claim | metric | values | verdict | p (raw → Holm) | detail |",
+                  "| --- " * len(columns) + "|"]  # fmt: skip
         for row in rows:
-            cells = [row[k] for k in ("id", "claim", "metric", "values", "verdict", "detail")]
-            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+            lines.append("| " + " | ".join(row[k].replace("|", "\\|") for k in columns) + " |")
         lines.append("")
     return "\n".join(lines)

@@ -15,7 +15,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.reporting.table import Row, Stat, format_cell, header, metric_columns
+from benchmarks.reporting.stats import Stat
+from benchmarks.reporting.table import Row, format_cell, header, metric_columns
 
 REL_TOL = 1e-4  # deterministic cells: agreement up to float round-off across machines
 

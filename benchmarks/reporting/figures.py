@@ -3,7 +3,8 @@
 No model and no training: every figure function takes one dataset's :class:`FigureData` and a folder,
 writes one PNG there and returns its path, or returns None when its data is absent (no figure data for
 any run, no training curves, no β sweep). Image figures show each row's first seed that has figure data;
-metric figures average over seeds with the error bars of :func:`benchmarks.reporting.table.summarize`. The first
+metric figures average over seeds with the error bars of :func:`benchmarks.reporting.stats.summarize` (kept inside
+each metric's range). The first
 line of each function's docstring is the figure's caption in the report. Drawn with matplotlib's
 object-oriented API on the Agg canvas (no pyplot state, no display).
 """
@@ -19,9 +20,12 @@ from typing import Any
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import LogLocator, NullFormatter
 
+from benchmarks.evaluation.metrics import describe
 from benchmarks.reporting.claims import NotTested, beta_sweep
-from benchmarks.reporting.table import Row, Stat, aggregate, metric_columns, summarize
+from benchmarks.reporting.stats import Stat, summarize
+from benchmarks.reporting.table import Row, aggregate, metric_columns
 
 Arrays = dict[str, np.ndarray]
 DPI = 100
@@ -55,14 +59,15 @@ class FigureData:
         return out
 
 
-def _errs(stats: Sequence[Stat]) -> list[float]:
-    """Error-bar half-widths: the 95% CI, drawn as 0 for a single seed."""
-    return [s.ci95 if math.isfinite(s.ci95) else 0.0 for s in stats]
+def _errs(stats: Sequence[Stat]) -> np.ndarray:
+    """Asymmetric error bars (2, n) from the intervals kept inside the metric's range; none for a single seed."""
+    return np.array([[s.mean - s.low for s in stats], [s.high - s.mean for s in stats]])
 
 
-def _mean_err(values: Sequence[float]) -> tuple[float, float]:
-    st = summarize(values)
-    return st.mean, _errs([st])[0]
+def _mean_band(values: Sequence[float], bounds: tuple[float | None, float | None] = (None, None)) -> tuple[float, float, float]:
+    """(mean, low, high) of per-seed values: the band of a curve, inside ``bounds``."""
+    st = summarize(values, bounds)
+    return st.mean, st.low, st.high
 
 
 def _tile(images: np.ndarray, ncols: int) -> np.ndarray:
@@ -177,6 +182,8 @@ def traversals(data: FigureData, out_dir: Path) -> Path | None:
         _show(ax, _tile_grid(grid))
         _label_cells(ax, grid.shape[-2:], rows=[f"z{d}" for d in dims], cols=[f"{v:g}" for v in values], fontsize=7)
         ax.set_title(label, fontsize=10)
+        unit = str(arrays["traversal_unit"]) if "traversal_unit" in arrays else "prior σ"
+        ax.set_xlabel(f"code value, in units of the {unit}", fontsize=7)
     return _save(fig, out_dir, "traversals", f"{data.dataset}: latent traversals")
 
 
@@ -202,23 +209,27 @@ def latent_2d(data: FigureData, out_dir: Path) -> Path | None:
     if not rows:
         return None
     fig, axes = _panels(len(rows), 4, (3.0, 2.8))
+    classes = int(max(a["labels"].max() for _, a in rows)) + 1
+    name = str(rows[0][1]["label_name"]) if "label_name" in rows[0][1] else "label"
+    cmap = "tab10" if classes <= 10 else "viridis"
     for ax, (label, arrays) in zip(axes, rows):
         points = project_2d(arrays["latent_means"], data.projection)
         scatter = ax.scatter(
-            points[:, 0], points[:, 1], c=arrays["labels"], cmap="tab10", vmin=-0.5, vmax=9.5, s=6, linewidths=0
+            points[:, 0], points[:, 1], c=arrays["labels"], cmap=cmap, vmin=-0.5, vmax=classes - 0.5, s=6, linewidths=0
         )
         ax.set_title(label, fontsize=10)
         ax.tick_params(labelsize=7)
-    fig.colorbar(scatter, ax=axes, label="label", ticks=range(10), shrink=0.8, aspect=30)
+    ticks = range(classes) if classes <= 10 else None
+    fig.colorbar(scatter, ax=axes, label=f"{name} (class)", ticks=ticks, shrink=0.8, aspect=30)
     method = {"pca": "PCA", "tsne": "t-SNE"}[data.projection]
     return _save(fig, out_dir, "latent_2d", f"{data.dataset}: latent space ({method} of the means)")
 
 
-def kl_bars(kl_per_seed: Sequence[Sequence[float]]) -> tuple[list[float], list[float]]:
-    """Mean and 95% CI half-width of the k-th largest KL over seeds (dims are not aligned across seeds)."""
+def kl_bars(kl_per_seed: Sequence[Sequence[float]]) -> tuple[list[float], np.ndarray]:
+    """Mean and asymmetric 95% error bars (kept ≥ 0) of the k-th largest KL over seeds (dims are not aligned)."""
     ranked = np.sort(np.asarray(kl_per_seed, dtype=float), axis=1)[:, ::-1]
-    means, errs = zip(*(_mean_err(column) for column in ranked.T))
-    return list(means), list(errs)
+    stats = [summarize(column, (0.0, None)) for column in ranked.T]
+    return [s.mean for s in stats], _errs(stats)
 
 
 def kl_per_dim(data: FigureData, out_dir: Path) -> Path | None:
@@ -237,26 +248,34 @@ def kl_per_dim(data: FigureData, out_dir: Path) -> Path | None:
     return _save(fig, out_dir, "kl_per_dim", f"{data.dataset}: KL per dimension (posterior collapse)")
 
 
+_CURVE_LABELS = {"recon": "−log p(x|z), nats per image", "kl": "KL(q(z|x) ‖ p(z)), nats per image"}
+
+
 def training_curves(data: FigureData, out_dir: Path) -> Path | None:
-    """Training reconstruction term and KL against step: mean over seeds with a 95% CI band (one colour per row)."""
+    """Reconstruction term and KL against step, training (solid) and validation (dashed) where it ran: mean over
+    seeds with a 95% band (KL kept ≥ 0), one colour per row."""
     logged = {key for r in data.results for row in r.get("curves") or [] for key in row}
-    keys = [k for k in ("train/recon", "train/kl") if k in logged]
-    if not keys:
+    terms = [t for t in ("recon", "kl") if f"train/{t}" in logged]
+    if not terms:
         return None
-    fig, axes = _panels(len(keys), 2, (4.6, 3.4))
+    fig, axes = _panels(len(terms), 2, (4.6, 3.4))
     lines = {}
-    for ax, key in zip(axes, keys):
-        for i, (label, runs) in enumerate(data.rows().items()):
-            by_step: dict[float, list[float]] = {}
-            for row in (row for r in runs for row in r.get("curves") or []):
-                if key in row and "step" in row:
-                    by_step.setdefault(row["step"], []).append(row[key])
-            if by_step:
-                steps = sorted(by_step)
-                means, errs = (np.array(v) for v in zip(*(_mean_err(by_step[s]) for s in steps)))
-                (lines[label],) = ax.plot(steps, means, color=f"C{i}", label=label)
-                ax.fill_between(steps, means - errs, means + errs, color=f"C{i}", alpha=0.2, linewidth=0)
-        ax.set(xlabel="step", title=key)
+    for ax, term in zip(axes, terms):
+        bounds = (0.0, None) if term == "kl" else (None, None)
+        for split, style in (("train", "-"), ("val", "--")):
+            key = f"{split}/{term}"
+            for i, (label, runs) in enumerate(data.rows().items()):
+                by_step: dict[float, list[float]] = {}
+                for row in (row for r in runs for row in r.get("curves") or []):
+                    if key in row and "step" in row:
+                        by_step.setdefault(row["step"], []).append(row[key])
+                if by_step:
+                    steps = sorted(by_step)
+                    means, lows, highs = (np.array(v) for v in zip(*(_mean_band(by_step[s], bounds) for s in steps)))
+                    (line,) = ax.plot(steps, means, style, color=f"C{i}", label=label)
+                    lines.setdefault(label, line)
+                    ax.fill_between(steps, lows, highs, color=f"C{i}", alpha=0.15, linewidth=0)
+        ax.set(xlabel="step", ylabel=_CURVE_LABELS[term], title=f"{term} (solid: train, dashed: validation)")
     fig.legend(handles=list(lines.values()), loc="outside right center", fontsize=8)
     return _save(fig, out_dir, "training_curves", f"{data.dataset}: training curves")
 
@@ -282,9 +301,10 @@ def rate_distortion(data: FigureData, out_dir: Path) -> Path | None:
     x, y = ([row.stats[k] for _, row in points] for k in ("recon_mse", "kl_total"))
     ax.plot([s.mean for s in x], [s.mean for s in y], color="0.75", zorder=0)
     ax.errorbar([s.mean for s in x], [s.mean for s in y], xerr=_errs(x), yerr=_errs(y), fmt="o", capsize=3)
-    for (beta, row), sx, sy in zip(points, x, y):
+    for i, ((beta, row), sx, sy) in enumerate(zip(points, x, y)):
         tag = f"β={beta:g}" + ("" if row.model == "beta_vae" else f" ({row.label})")
-        ax.annotate(tag, (sx.mean, sy.mean), textcoords="offset points", xytext=(6, 4), fontsize=8)
+        offset = (8, 6) if i % 2 == 0 else (8, -12)  # alternate sides: neighbouring β on a steep curve do not collide
+        ax.annotate(tag, (sx.mean, sy.mean), textcoords="offset points", xytext=offset, fontsize=8)
     ax.set(xlabel="distortion: recon_mse", ylabel="rate: kl_total (nats)")
     return _save(fig, out_dir, "rate_distortion", f"{data.dataset}: rate–distortion across β")
 
@@ -294,16 +314,26 @@ def metrics_vs_beta(data: FigureData, out_dir: Path) -> Path | None:
     points = _sweep_rows(data)
     if not points:
         return None
-    columns = metric_columns([row for _, row in points])
-    fig, axes = _panels(len(columns), 4, (3.0, 2.5))
+    columns = [k for k in metric_columns([row for _, row in points]) if _depends_on_the_model(k)]
+    fig, axes = _panels(len(columns), 4, (3.0, 2.6))
     for ax, key in zip(axes, columns):
         shown = [(beta, row.stats[key]) for beta, row in points if key in row.stats]
         betas, stats = zip(*shown)
         ax.errorbar(betas, [s.mean for s in stats], yerr=_errs(stats), fmt="o-", capsize=3)
         ax.set_xscale("log")
+        ax.set_xticks(betas, [f"{b:g}" for b in betas])  # the swept values themselves, no crowded minor labels
+        ax.xaxis.set_minor_locator(LogLocator(subs="auto"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("β", fontsize=8)
         ax.set_title(key, fontsize=9)
         ax.tick_params(labelsize=7)
     return _save(fig, out_dir, "metrics_vs_beta", f"{data.dataset}: metrics against β")
+
+
+def _depends_on_the_model(key: str) -> bool:
+    """Keys whose value the model does not change (the ``fid_data`` floor) mean nothing against β."""
+    info = describe(key)
+    return info is None or info.per_model
 
 
 FIGURES: dict[str, Callable[[FigureData, Path], Path | None]] = {

@@ -14,13 +14,15 @@ from benchmarks.reporting.claims import CONTRADICTED, METHOD, NOT_SEPARATED, NOT
 from benchmarks.reporting.figures import FIGURES
 from benchmarks.reporting.table import (
     CELLS_LEGEND,
+    MARKS_LEGEND,
     aggregate,
     cell_grid,
-    evaluation_summary,
+    column_groups,
     header,
-    provenance_items,
+    metric_columns,
     row_label,
 )
+from benchmarks.reporting.writers import evaluation_summary, provenance_items
 
 CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1d1d1f; margin: 0 auto;
@@ -36,6 +38,9 @@ th, td { border-bottom: 1px solid #e3e3e3; padding: 4px 8px; vertical-align: top
 th { background: #f6f6f8; text-align: left; white-space: nowrap; }
 table.results td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
 table.results td.best { font-weight: 700; background: #eef6ee; }
+table.results td.tied { font-weight: 700; background: #f4f8f0; }
+table.results caption { text-align: left; font-weight: 600; color: #555; padding: 2px 0; }
+.groups { display: flex; flex-wrap: wrap; gap: 8px 28px; align-items: flex-start; }
 table.results td.na { color: #aaa; }
 table.claims { width: 100%; } table.claims td.claim { width: 22%; } table.claims td.values { width: 30%; }
 table.claims td.detail { color: #555; font-size: 11.5px; width: 34%; }
@@ -56,18 +61,23 @@ def _inline(text: str) -> str:
 
 
 def _results_table(results: Sequence[dict[str, Any]]) -> str:
+    """One table per column group (so the page needs no horizontal scrolling), side by side as space allows."""
     rows = aggregate(results)
-    columns, cells = cell_grid(rows)
-    head = "".join(f"<th>{html.escape(header(k))}</th>" for k in columns)
-    body = []
-    for row, row_cells in zip(rows, cells):
-        tds = "".join(
-            f'<td class="num{" best" if best else ""}{" na" if text == "n/a" else ""}">{html.escape(text)}</td>'
-            for text, best in row_cells
-        )
-        body.append(f"<tr><th>{html.escape(row_label(row))}</th><td class=num>{len(row.seeds)}</td>{tds}</tr>")
-    head = f"<tr><th>model</th><th>seeds</th>{head}</tr>"
-    return f'<div class=scroll><table class=results>{head}{"".join(body)}</table></div>'
+    tables = []
+    for group, group_columns in column_groups(metric_columns(rows)):
+        columns, cells = cell_grid(rows, group_columns)
+        head = "".join(f"<th>{html.escape(header(k))}</th>" for k in columns)
+        body = []
+        for row, row_cells in zip(rows, cells):
+            tds = "".join(
+                f'<td class="num{f" {mark}" if mark else ""}{" na" if text == "n/a" else ""}">'
+                f'{html.escape(text)}{" ≈" if mark == "tied" else ""}</td>'
+                for text, mark in row_cells
+            )
+            body.append(f"<tr><th>{html.escape(row_label(row))}</th><td class=num>{len(row.seeds)}</td>{tds}</tr>")
+        caption = f"<caption>{html.escape(group)}</caption>"
+        tables.append(f'<table class=results>{caption}<tr><th>model</th><th>seeds</th>{head}</tr>{"".join(body)}</table>')
+    return f'<div class=groups>{"".join(tables)}</div>'
 
 
 _VERDICT_CLASS = {
@@ -89,9 +99,9 @@ def _claims_table(rows: Sequence[Mapping[str, str]]) -> str:
         verdict = f'<span class="verdict v-{_VERDICT_CLASS[c["verdict"]]}">{html.escape(c["verdict"])}</span>'
         cells = f"<td>{html.escape(c['id'])}</td><td class=claim>{html.escape(c['claim'])}</td>"
         cells += cell(c["metric"], "metric") + cell(c["values"], "values")
-        cells += f"<td>{verdict}</td>" + cell(c["detail"], "detail")
+        cells += f"<td>{verdict}</td>" + cell(c["p"], "p") + cell(c["detail"], "detail")
         body.append(f"<tr>{cells}</tr>")
-    head = "".join(f"<th>{k}</th>" for k in ("#", "claim", "metric", "values", "verdict", "detail"))
+    head = "".join(f"<th>{k}</th>" for k in ("#", "claim", "metric", "values", "verdict", "p (raw → Holm)", "detail"))
     return f'<div class=scroll><table class=claims><tr>{head}</tr>{"".join(body)}</table></div>'
 
 
@@ -117,7 +127,7 @@ def render_html(
             f"<h2>{html.escape(dataset)}</h2>",
             f"<p class=note>{_inline(evaluation_summary(runs))}</p>",
             _results_table(runs),
-            f"<p class=note>{html.escape(CELLS_LEGEND)}; bold: best mean.</p>",
+            f"<p class=note>{html.escape(CELLS_LEGEND)}; {html.escape(MARKS_LEGEND)}.</p>",
             "<h3>Claims</h3>",
             _claims_table(verdicts.get(dataset, [])),
             f"<p class=note>{html.escape(METHOD)}</p>",

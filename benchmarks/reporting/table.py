@@ -1,50 +1,31 @@
-"""Aggregate results over seeds and write the comparison table (Markdown, CSV, JSON, LaTeX).
+"""The comparison table as data: rows aggregated over seeds, the text of each cell, and which cells are best.
 
-Each cell is ``mean ± half-width of the 95% confidence interval`` over the seeds with a finite value (Student t
-with n−1 degrees of freedom), the one place where error bars are decided (:func:`summarize`); which cell is the
-best of its column is decided once (:func:`cell_grid`) and rendered by every format.
+Each cell is the mean over the seeds with a finite value and its 95% Student-t interval, kept inside the
+metric's possible range (:func:`benchmarks.reporting.stats.summarize`, the one place where error bars are
+decided): ``0.0121 ± 0.0001``, or ``4.7 [0, 9.9]`` where the range cuts the interval. Which cells are best is
+decided once (:func:`cell_grid`) and rendered by every format:
 
-Nothing is hidden: a cell whose value is finite for only some of the row's seeds says so (``315.6 (1 of 2
-seeds)``); a cell without any finite value reads ``non-finite`` or ``failed`` (its metric stopped on a
-non-finite input), never ``n/a``, which means only "does not apply". Such cells, and rows whose training
-diverged (:mod:`benchmarks.reporting.flags`), are never marked best.
+- **best**: the best mean of a column whose interval does not overlap any other row's;
+- **tied**: when the best one's interval overlaps others', every row whose interval overlaps it.
+
+Only complete cells (a finite value for every seed of the row) of rows that are not degenerate
+(:mod:`benchmarks.reporting.flags`) compete. Nothing is hidden: a cell whose value is finite for only some of
+the row's seeds says so (``315.6 (1 of 2 seeds)``); a cell without any finite value reads ``non-finite`` or
+``failed`` (its metric stopped on a non-finite input), never ``n/a``, which means only "does not apply".
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
-import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
-from scipy import stats
+from benchmarks.evaluation.metrics import GROUPS, METRICS, all_keys, describe, group_of
+from benchmarks.reporting.flags import DEGENERATE, run_flags
+from benchmarks.reporting.stats import Stat, summarize
 
-from benchmarks.evaluation.metrics import METRICS, all_keys, describe
-from benchmarks.files import write_text_atomic
-from benchmarks.reporting.flags import run_flags
-
-
-@dataclass(frozen=True)
-class Stat:
-    mean: float
-    std: float  # sample standard deviation (ddof=1); 0 for one seed
-    ci95: float  # half-width of the 95% Student-t interval; nan for one seed
-    n: int
-
-
-def summarize(values: Sequence[float]) -> Stat:
-    """Mean, sample std and the 95% t-interval half-width of per-seed values (finite ones)."""
-    n = len(values)
-    mean = math.fsum(values) / n
-    if n < 2:
-        return Stat(mean, 0.0, math.nan, n)
-    std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
-    return Stat(mean, std, float(stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n), n)
+Mark = Literal["best", "tied"] | None
 
 
 @dataclass(frozen=True)
@@ -57,9 +38,19 @@ class Row:
     problems: dict[str, dict[str, int]] = field(default_factory=dict)  # key → {"non_finite": n, "failed": n}
     flags: dict[str, list[int]] = field(default_factory=dict)  # flag (e.g. "diverged") → the seeds it holds for
 
+    @property
+    def degenerate(self) -> bool:
+        """A row with a degenerate run: tagged, and never best."""
+        return bool(DEGENERATE & set(self.flags))
+
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def bounds_of(key: str) -> tuple[float | None, float | None]:
+    info = describe(key)
+    return info.bounds if info is not None else (None, None)
 
 
 def failed_keys(record: dict[str, Any]) -> set[str]:
@@ -83,7 +74,7 @@ def aggregate(results: Sequence[dict[str, Any]]) -> list[Row]:
             values = [float(r["metrics"][key]) for r in runs if _is_number(r["metrics"].get(key))]
             finite = [v for v in values if math.isfinite(v)]
             if finite:
-                row_stats[key] = summarize(finite)
+                row_stats[key] = summarize(finite, bounds_of(key))
             counts = {"non_finite": len(values) - len(finite), "failed": sum(key in f for f in failed)}
             if any(counts.values()):
                 problems[key] = counts
@@ -108,6 +99,14 @@ def metric_columns(rows: Sequence[Row]) -> list[str]:
     return ordered + sorted(present - set(ordered))
 
 
+def column_groups(columns: Sequence[str]) -> list[tuple[str, list[str]]]:
+    """The columns split into the metrics' groups (:data:`GROUPS` order, undeclared keys last), empty ones left out."""
+    by_group: dict[str, list[str]] = {}
+    for key in columns:
+        by_group.setdefault(group_of(key), []).append(key)
+    return [(g, by_group[g]) for g in (*GROUPS, "other") if g in by_group]
+
+
 def arrow(key: str) -> str:
     """``↑``/``↓`` from the metric's declared direction; empty for keys without one (or undeclared)."""
     info = describe(key)
@@ -116,6 +115,24 @@ def arrow(key: str) -> str:
 
 def header(key: str) -> str:
     return f"{key} {arrow(key)}".rstrip()
+
+
+def _decimals(stat: Stat) -> int:
+    return max(0, 1 - math.floor(math.log10(stat.ci95)))
+
+
+def format_cell(stat: Stat | None) -> str:
+    """``mean ± ci95`` (the error to two significant digits, the mean to the same decimals), ``mean [low, high]``
+    where the metric's range cuts the interval, or the mean alone without a spread."""
+    if stat is None:
+        return "n/a"
+    # no spread, or only floating-point noise between seeds (a deterministic baseline): the value alone
+    if stat.n < 2 or not math.isfinite(stat.ci95) or stat.ci95 <= 1e-9 * max(1.0, abs(stat.mean)):
+        return f"{stat.mean:.4g}"
+    d = _decimals(stat)
+    if stat.truncated:
+        return f"{stat.mean:.{d}f} [{stat.low:.{d}f}, {stat.high:.{d}f}]"
+    return f"{stat.mean:.{d}f} ± {stat.ci95:.{d}f}"
 
 
 def cell_text(row: Row, key: str) -> str:
@@ -129,39 +146,32 @@ def cell_text(row: Row, key: str) -> str:
     return format_cell(stat) + (f" ({stat.n} of {n} seeds)" if stat.n < n else "")
 
 
-def format_cell(stat: Stat | None) -> str:
-    """``mean ± ci95`` with the error shown to two significant digits and the mean to the same decimals."""
-    if stat is None:
-        return "n/a"
-    # no spread, or only floating-point noise between seeds (a deterministic baseline): the value alone
-    if stat.n < 2 or not math.isfinite(stat.ci95) or stat.ci95 <= 1e-9 * max(1.0, abs(stat.mean)):
-        return f"{stat.mean:.4g}"
-    decimals = max(0, 1 - math.floor(math.log10(stat.ci95)))
-    return f"{stat.mean:.{decimals}f} ± {stat.ci95:.{decimals}f}"
+def _overlap(a: Stat, b: Stat) -> bool:
+    return a.low <= b.high and b.low <= a.high
 
 
-def best_labels(rows: Sequence[Row], key: str) -> set[str]:
-    """Rows whose mean is the best of the column (none when the metric has no better direction).
-
-    Only complete cells compete (a finite value for every seed) of rows without flags (e.g. diverged training).
-    """
+def marks(rows: Sequence[Row], key: str) -> dict[str, Mark]:
+    """label → ``best`` or ``tied`` for the cells that earn a mark in column ``key`` (see the module docstring)."""
     info = describe(key)
-    values = {
-        r.label: r.stats[key].mean
-        for r in rows
-        if key in r.stats and r.stats[key].n == len(r.seeds) and not r.flags
-    }
-    if info is None or info.higher_is_better is None or len(values) < 2:
-        return set()
-    best = (max if info.higher_is_better else min)(values.values())
-    return {label for label, v in values.items() if v == best}
+    if info is None or info.higher_is_better is None:
+        return {}
+    eligible = {r.label: r.stats[key] for r in rows if key in r.stats and r.stats[key].n == len(r.seeds) and not r.degenerate}
+    eligible = {label: s for label, s in eligible.items() if math.isfinite(s.mean)}
+    if len(eligible) < 2:
+        return {}
+    pick = max if info.higher_is_better else min
+    best = pick(eligible, key=lambda label: eligible[label].mean)
+    tied = [label for label, s in eligible.items() if label != best and _overlap(s, eligible[best])]
+    if not tied:
+        return {best: "best"}
+    return {label: "tied" for label in (best, *tied)}
 
 
-def cell_grid(rows: Sequence[Row]) -> tuple[list[str], list[list[tuple[str, bool]]]]:
-    """The metric columns and, per row, each cell's text with whether it holds the column's best mean."""
-    columns = metric_columns(rows)
-    best = {k: best_labels(rows, k) for k in columns}
-    return columns, [[(cell_text(r, k), r.label in best[k]) for k in columns] for r in rows]
+def cell_grid(rows: Sequence[Row], columns: Sequence[str] | None = None) -> tuple[list[str], list[list[tuple[str, Mark]]]]:
+    """The metric columns (all, or ``columns``) and, per row, each cell's text and mark."""
+    columns = list(columns) if columns is not None else metric_columns(rows)
+    marked = {k: marks(rows, k) for k in columns}
+    return columns, [[(cell_text(r, k), marked[k].get(r.label)) for k in columns] for r in rows]
 
 
 def row_label(row: Row) -> str:
@@ -170,157 +180,11 @@ def row_label(row: Row) -> str:
     return row.label + (f" [{'; '.join(tags)}]" if tags else "")
 
 
-def markdown_table(rows: Sequence[Row]) -> str:
-    columns, cells = cell_grid(rows)
-    lines = [
-        "| model | seeds | " + " | ".join(header(k) for k in columns) + " |",
-        "| --- | ---: | " + " | ".join("---:" for _ in columns) + " |",
-    ]
-    for row, row_cells in zip(rows, cells):
-        shown = [f"**{text}**" if best else text for text, best in row_cells]
-        label = row_label(row).replace("|", "\\|")  # a label is free text: a bare | would split the row
-        lines.append(f"| {label} | {len(row.seeds)} | " + " | ".join(shown) + " |")
-    return "\n".join(lines)
-
-
-_LATEX_SPECIAL = {c: "\\" + c for c in "_&%#${}"} | {
-    "\\": r"\textbackslash{}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-    "±": r"$\pm$",
-    "↑": r"$\uparrow$",
-    "↓": r"$\downarrow$",
-}
-
-
-def latex_escape(text: str) -> str:
-    return "".join(_LATEX_SPECIAL.get(c, c) for c in text)
-
-
-def latex_table(rows: Sequence[Row], caption: str) -> str:
-    """A booktabs ``table`` environment (needs ``booktabs`` and ``graphicx``); the best cell in ``\\textbf``."""
-    columns, cells = cell_grid(rows)
-    lines = [
-        r"\begin{table}[t]",
-        r"\centering",
-        r"\resizebox{\linewidth}{!}{%",
-        r"\begin{tabular}{lr" + "r" * len(columns) + "}",
-        r"\toprule",
-        "model & seeds & " + " & ".join(latex_escape(header(k)) for k in columns) + r" \\",
-        r"\midrule",
-    ]
-    for row, row_cells in zip(rows, cells):
-        shown = [rf"\textbf{{{latex_escape(t)}}}" if best else latex_escape(t) for t, best in row_cells]
-        lines.append(f"{latex_escape(row_label(row))} & {len(row.seeds)} & " + " & ".join(shown) + r" \\")
-    label = re.sub(r"[^A-Za-z0-9]+", "-", caption)
-    lines += [r"\bottomrule", r"\end{tabular}}", rf"\caption{{{latex_escape(caption)}}}", rf"\label{{tab:{label}}}"]
-    lines.append(r"\end{table}")
-    return "\n".join(lines)
-
-
-def write_tables(
-    results: Sequence[dict[str, Any]], output_dir: Path, meta: dict[str, Any], *, appendix: str = ""
-) -> dict[str, Path]:
-    """Write ``table.md`` (provenance, one table per dataset, then ``appendix``), ``.csv``, ``.json``, ``.tex``."""
-    rows = aggregate(results)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    paths = {fmt: output_dir / f"table.{fmt}" for fmt in ("md", "csv", "json", "tex")}
-    datasets = list(dict.fromkeys(r.dataset for r in rows))
-    md = [f"# aebench: {meta['config']['name']}", ""]
-    md += [f"- {k}: {v}" for k, v in provenance_items(meta, results)] + [""]
-    for dataset in datasets:
-        evaluation = evaluation_summary([r for r in results if r["dataset"] == dataset])
-        md += [f"## {dataset}", "", evaluation, "", markdown_table([r for r in rows if r.dataset == dataset]), ""]
-    md.append(f"{CELLS_LEGEND}; **bold**: best mean.")
-    write_text_atomic(paths["md"], "\n".join(md) + "\n" + (f"\n{appendix.rstrip()}\n" if appendix else ""))
-    tex = [f"% aebench: {meta['config']['name']}; {CELLS_LEGEND}; bold: best mean."]
-    tex += [latex_table([r for r in rows if r.dataset == d], d) for d in datasets]
-    write_text_atomic(paths["tex"], "\n\n".join(tex) + "\n")
-    columns = metric_columns(rows)
-    buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer)
-    stat_columns = [f"{k}_{s}" for k in columns for s in ("mean", "std", "ci95")]
-    writer.writerow(["dataset", "model", "label", "n_seeds", *stat_columns])
-    for r in rows:
-        cells = []
-        for k in columns:
-            st = r.stats.get(k)
-            cells += ["", "", ""] if st is None else [st.mean, st.std, st.ci95]
-        writer.writerow([r.dataset, r.model, r.label, len(r.seeds), *cells])
-    write_text_atomic(paths["csv"], buffer.getvalue())
-    table = {"meta": meta, "rows": [_row_json(r) for r in rows]}
-    write_text_atomic(paths["json"], json.dumps(table, indent=1, default=str) + "\n")
-    return paths
-
-
-def _row_json(row: Row) -> dict[str, Any]:
-    """A row of ``table.json``; ``problems`` and ``flags`` appear only where there are some."""
-    out = {**asdict(row), "stats": {k: asdict(s) for k, s in row.stats.items()}}
-    return {k: v for k, v in out.items() if k not in ("problems", "flags") or v}
-
-
-CELLS_LEGEND = "cells: mean ± half-width of the 95% Student-t confidence interval over seeds"
-
-
-def provenance_items(meta: dict[str, Any], results: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
-    """What produced the table, as (name, text) pairs for the report headers (missing entries read ``n/a``)."""
-    cfg, machine = meta.get("config", {}), meta.get("machine", {})
-    trainer = cfg.get("trainer", {})
-    device = f"{machine['gpu']} × {machine.get('gpu_count', 1)}, " if "gpu" in machine else ""
-    budget = f"max_epochs {trainer.get('max_epochs', 'n/a')}"
-    if trainer.get("max_steps", -1) > 0:
-        budget += f", max_steps {trainer['max_steps']}"
-    trained = {(r["epochs"], r["steps"]) for r in results if "epochs" in r and "steps" in r}
-    if trained:
-        budget += "; runs stopped at " + ", ".join(f"{e} epochs / {s} steps" for e, s in sorted(trained))
-    spent = {k: math.fsum(r.get("wall_time_s", {}).get(k, 0.0) for r in results) for k in ("train", "eval")}
-    items = [
-        ("command", f"`{meta.get('command', 'n/a')}`"),
-        ("config", f"{cfg.get('name', 'n/a')} (`{cfg.get('source') or 'n/a'}`)"),
-        ("commit", f"`{meta.get('commit', 'n/a')}`"),
-        ("machine", f"{device}{machine.get('cpu', 'n/a')}, {machine.get('cpu_count', 'n/a')} CPU cores"),
-        ("seeds", str(cfg.get("seeds", sorted({r["seed"] for r in results})))),
-        ("training budget", budget),
-        (
-            "wall time",
-            f"{meta.get('wall_time_s', 'n/a')} s for the invocation that wrote this; "
-            f"{spent['train']:.0f} s training + {spent['eval']:.0f} s evaluation summed over the {len(results)} runs",
-        ),
-        ("versions", ", ".join(f"{k} {v}" for k, v in meta.get("versions", {}).items()) or "n/a"),
-    ]
-    if meta.get("failures"):
-        failed = "; ".join(f"{f['run_id']} ({f['error']})" for f in meta["failures"])
-        items.append(("failed runs", f"**{len(meta['failures'])} run(s) failed** and are missing: {failed}"))
-    if meta.get("unreadable"):
-        items.append(("unreadable files", f"**{len(meta['unreadable'])} file(s) could not be read** and are left out: "
-                      + "; ".join(meta["unreadable"])))  # fmt: skip
-    return items
-
-
-def evaluation_summary(results: Sequence[dict[str, Any]]) -> str:
-    """How one dataset's metrics were measured: FID backend and N, IWAE K, MI's N (from ``eval_info``).
-
-    Falls back to the runs' evaluation config where a record has no ``eval_info``; several distinct values
-    (runs evaluated differently) are all listed, separated by ``/``, so the inconsistency shows.
-    """
-
-    def values(key: str, config_key: str | None = None) -> str:
-        found = []
-        for r in results:
-            info, cfg = r.get("eval_info") or {}, r.get("config", {}).get("evaluation", {})
-            value = info.get(key, cfg.get(config_key) if config_key else None)
-            if isinstance(value, dict):
-                value = ", ".join(f"{k} {v:.3f}" for k, v in value.items())
-            elif isinstance(value, float):
-                value = f"{value:.3g}"
-            found.append("n/a" if value is None else str(value))
-        return " / ".join(dict.fromkeys(found)) or "n/a"
-
-    likelihoods = " / ".join(dict.fromkeys(str(r["hparams"]["likelihood"]) for r in results if "likelihood" in r.get("hparams", {})))
-    return (
-        f"Evaluation: FID with `{values('fid_backend', 'fid_backend')}` features ({values('fid_features')}-d; "
-        f"feature classifier test accuracy: {values('feature_test_acc')}) on N = {values('fid_n', 'fid_samples')} "
-        f"samples per row (`fid_data` is the floor at that N); IWAE K = {values('iwae_k', 'iwae_k')}; "
-        f"MI over N = {values('mi_n')} codes (≤ log N = {values('mi_log_n')} nats); "
-        f"`elbo`, `nll_iwae` in nats per image under the {likelihoods} likelihood."
-    )
+CELLS_LEGEND = (
+    "cells: mean over seeds and its 95% Student-t interval (± half-width), kept inside the metric's possible range "
+    "([low, high] where the range cuts it)"
+)
+MARKS_LEGEND = (
+    "bold: the best mean, its interval separated from every other row's; bold with ≈: tied best, the rows whose "
+    "intervals overlap the best one's; rows tagged diverged, collapsed or constant reconstructions are never marked"
+)

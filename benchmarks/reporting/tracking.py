@@ -33,7 +33,8 @@ from torchvision.utils import make_grid
 
 from benchmarks.config import BenchmarkConfig, LoggerConfig, RunSpec, Spec
 from benchmarks.evaluation.figure_data import N_SHOWN
-from benchmarks.reporting.table import Row, Stat, metric_columns
+from benchmarks.reporting.stats import Stat
+from benchmarks.reporting.table import Row, metric_columns
 T = TypeVar("T")
 
 

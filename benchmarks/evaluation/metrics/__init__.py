@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aebench_registry import Registry
 from benchmarks.evaluation.metrics.active_units import ActiveUnitsMetric
-from benchmarks.evaluation.metrics.base import Key, Metric
+from benchmarks.evaluation.metrics.base import GROUPS, Key, Metric
 from benchmarks.evaluation.metrics.elbo import ELBO
 from benchmarks.evaluation.metrics.fid_data import FIDData
 from benchmarks.evaluation.metrics.fid_recon import FIDRecon
@@ -23,9 +23,10 @@ from benchmarks.evaluation.metrics.recon_mse import ReconMSE
 
 METRICS: Registry[type[Metric]] = Registry("metric", base=Metric)
 for _metric in (
-    ReconMSE, ELBO, KL, ActiveUnitsMetric, MutualInfo, NLLIWAE,  # reconstruction, posterior and collapse
-    FIDSamples, FIDRecon, FIDData, KIDPrior,  # generation
-    InterpPathRatio, Probe,  # latent regularity, representation
+    ReconMSE, FIDRecon,  # reconstruction
+    ELBO, NLLIWAE, KL, ActiveUnitsMetric, MutualInfo,  # likelihood and posterior (collapse)
+    FIDSamples, KIDPrior, FIDData,  # generation
+    InterpPathRatio, Probe,  # latent space: regularity, representation
 ):  # fmt: skip
     METRICS.add(_metric.name, _metric)
 
@@ -35,10 +36,15 @@ def all_keys() -> list[Key]:
     return [key for metric in METRICS.values() for key in metric.keys]
 
 
+def group_of(key: str) -> str:
+    """The column group of result key ``key`` (``other`` for an undeclared one)."""
+    return next((m.group for m in METRICS.values() if m.declares(key)), "other")
+
+
 def describe(key: str) -> Key | None:
     """The declaration of result key ``key`` (a concrete key of a ``<placeholder>`` family too), or None."""
     exact = next((k for k in all_keys() if k.name == key), None)
     return exact or next((k for k in all_keys() if k.matches(key)), None)
 
 
-__all__ = ["METRICS", "Key", "Metric", "all_keys", "describe"]
+__all__ = ["GROUPS", "METRICS", "Key", "Metric", "all_keys", "describe", "group_of"]

@@ -13,7 +13,7 @@ from torch import Tensor
 from torchmetrics import Metric as TorchMetric
 
 from benchmarks.evaluation.inputs import EvalInputs
-from benchmarks.evaluation.metrics.base import Key, Metric
+from benchmarks.evaluation.metrics.base import POSITIVE, Key, Metric
 
 
 def _active_units(mean_sum: Tensor, sq_sum: Tensor, n: Tensor, threshold: float) -> int:
@@ -61,7 +61,8 @@ class ActiveUnitsMetric(Metric):
     """The 0.01 threshold is in prior units: meaningless for an AE's unscaled codes, so it needs N(0, I)."""
 
     name = "active_units"
-    keys = (Key("active_units", None, "latent dims with Cov_x(E_q[z_u]) > 0.01", "Burda et al. 2016"),)
+    group = "likelihood and posterior"
+    keys = (Key("active_units", None, "latent dims with Cov_x(E_q[z_u]) > 0.01", "Burda et al. 2016", bounds=POSITIVE),)
     requires = frozenset({"gaussian_posterior", "standard_normal_prior"})
 
     def compute(self, inputs: EvalInputs) -> dict[str, Any]:

@@ -17,6 +17,13 @@ if TYPE_CHECKING:
     from benchmarks.evaluation.inputs import EvalInputs
 
 
+#: the column groups of the comparison table, in order (wide tables are split along them)
+GROUPS = ("reconstruction", "likelihood and posterior", "generation", "latent space")
+
+POSITIVE: tuple[float | None, float | None] = (0.0, None)  # ≥ 0: errors, distances, divergences, counts
+UNIT: tuple[float | None, float | None] = (0.0, 1.0)  # accuracies, rates, shares
+
+
 @dataclass(frozen=True)
 class Key:
     """One result key: its name as in results files and tables, its better direction and its meaning.
@@ -29,6 +36,8 @@ class Key:
     higher_is_better: bool | None  # None: no better direction (a count or a diagnostic to read, not to rank)
     description: str
     reference: str = ""
+    bounds: tuple[float | None, float | None] = (None, None)  # the values it can take: intervals stay inside
+    per_model: bool = True  # False for a reference value the model does not change (the ``fid_data`` floor)
 
     def matches(self, key: str) -> bool:
         if "<" not in self.name:
@@ -42,12 +51,15 @@ class Metric(ABC):
 
     Class attributes:
         name: the registry name (what ``evaluation.metrics`` selects).
+        group: the table's column group (one of :data:`GROUPS`, else ``other``, shown last); a group's metrics
+            are listed together.
         keys: every result key :meth:`compute` may write, in the order of the table's columns.
         requires: capabilities of the run it needs (see ``benchmarks.evaluation.inputs.capabilities``).
         settings: the ``evaluation`` config fields it reads: a change of one of them re-evaluates the run.
     """
 
     name: ClassVar[str]
+    group: ClassVar[str] = "other"
     keys: ClassVar[tuple[Key, ...]]
     requires: ClassVar[frozenset[str]] = frozenset()
     settings: ClassVar[tuple[str, ...]] = ()

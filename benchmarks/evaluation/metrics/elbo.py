@@ -16,6 +16,7 @@ from benchmarks.evaluation.inputs import EvalInputs, model_device
 from benchmarks.evaluation.metrics.base import Key, Metric
 from benchmarks.evaluation.metrics.nll_iwae import require_density_model
 from lightning_modules import LatentModel
+from lightning_modules.likelihoods import bits_per_dim
 
 
 @torch.no_grad()
@@ -36,11 +37,14 @@ def elbo(model: LatentModel, images: Tensor, *, generator: torch.Generator, batc
 
 class ELBO(Metric):
     name = "elbo"
+    group = "likelihood and posterior"
     keys = (
         Key("elbo", True, "test ELBO, nats per image (one posterior sample per image, analytic KL)", "Kingma & Welling 2014"),
+        Key("elbo_bpd", False, "−ELBO in bits per dimension: −elbo / (pixels · ln 2)"),
     )
     requires = frozenset({"gaussian_posterior", "prior_density", "likelihood"})
 
     def compute(self, inputs: EvalInputs) -> dict[str, Any]:
         values = elbo(inputs.model, inputs.images("test"), generator=inputs.generator(self.name), batch_size=inputs.config.batch_size)
-        return {"elbo": float(values.mean())}
+        nats = float(values.mean())
+        return {"elbo": nats, "elbo_bpd": bits_per_dim(-nats, inputs.images("test")[0].numel())}

@@ -9,12 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from benchmarks.evaluation.inputs import EvalInputs
-from benchmarks.evaluation.metrics.base import Key, Metric
+from benchmarks.evaluation.metrics.base import POSITIVE, Key, Metric
 
 
 class FIDData(Metric):
     name = "fid_data"
-    keys = (Key("fid_data", None, "FID of a train subset of the same size vs the test split: the floor at this N"),)
+    group = "generation"
+    keys = (Key("fid_data", None, "FID of a train subset of the same size vs the test split: the floor at this N", bounds=POSITIVE, per_model=False),)
     settings = ("fid_backend", "fid_samples")
 
     def compute(self, inputs: EvalInputs) -> dict[str, Any]:

@@ -9,12 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from benchmarks.evaluation.inputs import EvalInputs
-from benchmarks.evaluation.metrics.base import Key, Metric
+from benchmarks.evaluation.metrics.base import POSITIVE, Key, Metric
 
 
 class FIDRecon(Metric):
     name = "fid_recon"
-    keys = (Key("fid_recon", False, "FID of reconstructions vs the test split"),)
+    group = "reconstruction"
+    keys = (Key("fid_recon", False, "FID of reconstructions vs the test split", bounds=POSITIVE),)
     requires = frozenset({"decoder"})
     settings = ("fid_backend", "fid_samples")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from benchmarks.evaluation.inputs import EvalInputs
-from benchmarks.evaluation.metrics.base import Key, Metric
+from benchmarks.evaluation.metrics.base import POSITIVE, Key, Metric
 from benchmarks.evaluation.samplers import SAMPLERS
 
 _REFERENCES = {"prior": "Heusel et al. 2017"}
@@ -17,9 +17,10 @@ _REFERENCES = {"prior": "Heusel et al. 2017"}
 
 class FIDSamples(Metric):
     name = "fid_samples"
+    group = "generation"
     keys = tuple(
         Key(sampler.metric_key, False, f"FID of decoded samples from {sampler.description} vs the test split",
-            _REFERENCES.get(name, "Ghosh et al. 2020"))
+            _REFERENCES.get(name, "Ghosh et al. 2020"), bounds=POSITIVE)
         for name, sampler in zip(SAMPLERS.in_order(), SAMPLERS.values())
     )  # fmt: skip
     requires = frozenset({"decoder"})

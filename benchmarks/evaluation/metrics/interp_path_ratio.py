@@ -39,8 +39,9 @@ def path_ratio(images: Tensor) -> float:
 
 class InterpPathRatio(Metric):
     name = "interp_path_ratio"
+    group = "latent space"
     keys = (
-        Key("interp_path_ratio", False, "pixel path length of decoded straight latent interpolations between 64 random test pairs ÷ the endpoints' distance: 1 when images change evenly along the line, larger for detours and jumps", "this suite"),
+        Key("interp_path_ratio", False, "pixel path length of decoded straight latent interpolations between 64 random test pairs ÷ the endpoints' distance: 1 when images change evenly along the line, larger for detours and jumps", "this suite", bounds=(1.0, None)),
     )
     requires = frozenset({"decoder"})
 

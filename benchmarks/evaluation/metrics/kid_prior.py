@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from benchmarks.evaluation.inputs import EvalInputs
-from benchmarks.evaluation.metrics.base import Key, Metric
+from benchmarks.evaluation.metrics.base import POSITIVE, Key, Metric
 
 
 class KIDPrior(Metric):
     name = "kid_prior"
+    group = "generation"
     keys = (
-        Key("kid_prior", False, "KID of decoded prior samples (unbiased, less sensitive to N than FID)", "Bińkowski et al. 2018"),
+        Key("kid_prior", False, "KID of decoded prior samples (unbiased, less sensitive to N than FID)", "Bińkowski et al. 2018", bounds=POSITIVE),
     )
     requires = frozenset({"decoder"})
     settings = ("fid_backend", "fid_samples")

@@ -14,7 +14,7 @@ from torch import Tensor
 from torchmetrics import Metric as TorchMetric
 
 from benchmarks.evaluation.inputs import EvalInputs
-from benchmarks.evaluation.metrics.base import Key, Metric
+from benchmarks.evaluation.metrics.base import POSITIVE, Key, Metric
 from lightning_modules import Posterior
 
 
@@ -64,10 +64,11 @@ class KL(Metric):
     """The KL of the test posteriors, on one process over the whole split (rank 0 after DDP training): no sync."""
 
     name = "kl"
+    group = "likelihood and posterior"
     keys = (
-        Key("kl_total", None, "KL(q(z|x) ‖ N(0, I)) in nats, summed over dims, mean over the test split"),
+        Key("kl_total", None, "KL(q(z|x) ‖ N(0, I)) in nats, summed over dims, mean over the test split", bounds=POSITIVE),
         Key("kl_per_dim", None, "the same KL per latent dim (a list in results files; the KL-bars figure)"),
-        Key("collapsed_dims", None, "latent dims whose mean KL is below 0.01 nats"),
+        Key("collapsed_dims", None, "latent dims whose mean KL is below 0.01 nats", bounds=POSITIVE),
     )
     requires = frozenset({"gaussian_posterior", "standard_normal_prior"})
 

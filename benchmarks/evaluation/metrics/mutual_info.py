@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
-from benchmarks.evaluation.metrics.base import Key, Metric
+from benchmarks.evaluation.metrics.base import POSITIVE, Key, Metric
 from lightning_modules import Posterior
 
 if TYPE_CHECKING:
@@ -75,8 +75,9 @@ def mutual_info(mean: Tensor, logvar: Tensor, *, generator: torch.Generator, chu
 
 class MutualInfo(Metric):
     name = "mutual_info"
+    group = "likelihood and posterior"
     keys = (
-        Key("mutual_info", None, "I(x; z) under q, Monte Carlo over the whole test split; cannot exceed log N (printed beside it)", "He et al. 2019"),
+        Key("mutual_info", None, "I(x; z) under q, Monte Carlo over the whole test split; cannot exceed log N (printed beside it)", "He et al. 2019", bounds=POSITIVE),
     )
     requires = frozenset({"gaussian_posterior"})
 

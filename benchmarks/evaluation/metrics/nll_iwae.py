@@ -18,6 +18,7 @@ from torch import Tensor
 from benchmarks.evaluation.inputs import EvalInputs, model_device
 from benchmarks.evaluation.metrics.base import Key, Metric
 from lightning_modules import LatentModel, Posterior
+from lightning_modules.likelihoods import bits_per_dim
 
 
 def require_density_model(model: LatentModel, posterior: Posterior) -> None:
@@ -66,8 +67,10 @@ def nll_iwae(
 
 class NLLIWAE(Metric):
     name = "nll_iwae"
+    group = "likelihood and posterior"
     keys = (
-        Key("nll_iwae", False, "importance-weighted estimate of −log p(x), nats per image", "Burda et al. 2016"),
+        Key("nll_iwae", False, "importance-weighted estimate of −log p(x), K samples (default 1000), nats per image", "Burda et al. 2016"),
+        Key("nll_iwae_bpd", False, "the same in bits per dimension: nll_iwae / (pixels · ln 2)"),
     )
     requires = frozenset({"gaussian_posterior", "prior_density", "likelihood"})
     settings = ("iwae_k",)
@@ -78,4 +81,5 @@ class NLLIWAE(Metric):
             inputs.model, inputs.images("test"), k=inputs.config.iwae_k, generator=inputs.generator(self.name),
             batch_size=batch,
         )  # fmt: skip
-        return {"nll_iwae": float(values.mean())}
+        nats = float(values.mean())
+        return {"nll_iwae": nats, "nll_iwae_bpd": bits_per_dim(nats, inputs.images("test")[0].numel())}

@@ -21,7 +21,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from benchmarks.evaluation.metrics.base import Key, Metric
+from benchmarks.evaluation.metrics.base import UNIT, Key, Metric
 
 if TYPE_CHECKING:
     from benchmarks.evaluation.inputs import EvalInputs
@@ -87,9 +87,10 @@ class Probe(Metric):
     """One probe per label column: ``probe_acc`` is their mean (the single label on class-labelled data)."""
 
     name = "probe_acc"
+    group = "latent space"
     keys = (
-        Key("probe_acc", True, "logistic regression on standardised latent means, C chosen on a held-out 20% of train, scored on test (per factor as `probe_acc_<factor>` on dSprites, `probe_acc` their mean)", "linear evaluation protocol"),
-        Key("probe_acc_<factor>", True, "the probe of one label column (factor) of a multi-label dataset"),
+        Key("probe_acc", True, "logistic regression on standardised latent means, C chosen on a held-out 20% of train, scored on test (per factor as `probe_acc_<factor>` on dSprites, `probe_acc` their mean)", "linear evaluation protocol", bounds=UNIT),
+        Key("probe_acc_<factor>", True, "the probe of one label column (factor) of a multi-label dataset", bounds=UNIT),
     )
     requires = frozenset({"labels"})
 
