@@ -104,12 +104,14 @@ def _config(tmp_path: Path, lr: float, max_epochs: int) -> Path:
     return path
 
 
-def test_early_stopping_stops_a_flat_run_and_lets_an_improving_one_reach_the_cap(tmp_path: Path) -> None:
+def test_early_stopping_stops_a_flat_run_and_lets_an_improving_one_reach_the_cap(tmp_path: Path, monkeypatch) -> None:
     assert main(["run", "--config", str(_config(tmp_path, 1e-12, 30))]) == 0  # no learning: val/loss is flat
     (flat,) = [json.loads(p.read_text()) for p in (tmp_path / "out1e-12" / "results").glob("*.json")]
     assert flat["epochs"] == 3  # epoch 1 sets the best; 2 and 3 do not improve by min_delta: patience 2 spent
-    assert main(["run", "--config", str(_config(tmp_path, 1e-2, 4))]) == 0
-    (improving,) = [json.loads(p.read_text()) for p in (tmp_path / "out0.01" / "results").glob("*.json")]
+    monkeypatch.chdir(tmp_path)  # a relative output folder, with the best checkpoint written by Lightning
+    assert main(["run", "--config", str(_config(tmp_path, 1e-2, 4)), "--output-dir", "rel"]) == 0
+    (improving,) = [json.loads(p.read_text()) for p in (tmp_path / "rel" / "results").glob("*.json")]
+    assert improving["checkpoint"].endswith("best.ckpt") and (tmp_path / "rel" / improving["checkpoint"]).is_file()
     assert improving["epochs"] == 4  # still improving: the cap ends it
-    table = (tmp_path / "out0.01" / "table.md").read_text()
+    table = (tmp_path / "rel" / "table.md").read_text()
     assert "Convergence of the trained rows" in table and "the epoch cap" in table

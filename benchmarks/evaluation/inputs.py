@@ -168,6 +168,12 @@ class EvalInputs:
         return self._posteriors[split]
 
     @torch.no_grad()
+    def encode_means(self, images: Tensor) -> Tensor:
+        """Posterior means (N, D) of any images (e.g. freshly rendered ones), in batches, on the CPU."""
+        means = [self.model.encode(x.to(self.device)).mean.cpu() for x in images.split(self.config.batch_size)]
+        return check_finite(torch.cat(means), "posterior means")
+
+    @torch.no_grad()
     def decode(self, z: Tensor) -> Tensor:
         """Mean images of codes ``z`` (..., D), decoded in batches, with the leading shape kept."""
         flat = z.reshape(-1, z.shape[-1])

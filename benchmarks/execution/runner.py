@@ -134,7 +134,7 @@ def execute(
             # from the logged curves: under ddp_spawn the main process's Trainer keeps no loop state
             "epochs": int(max((c.get("epoch", -1) for c in curves), default=-1)) + 1,
             "steps": int(max((c.get("step", -1) for c in curves), default=-1)) + 1,
-            "checkpoint": str(fitted.checkpoint.relative_to(output_dir)),
+            "checkpoint": str(fitted.checkpoint.resolve().relative_to(output_dir.resolve())),
             "curves": curves,
         }
     start = time.perf_counter()
