@@ -24,11 +24,12 @@ bench: $(STAMP)
 reference: $(STAMP)
 	$(VENV)/bin/aebench run --write-reference $(ARGS)
 
+# one pytest worker per core (pytest-xdist); `make test ARGS="-n 0 -k name"` runs serially
 test: $(STAMP)
-	$(PYTHON) -m pytest $(ARGS)
+	$(PYTHON) -m pytest -n auto $(ARGS)
 
 test-slow: $(STAMP)
-	$(PYTHON) -m pytest -m slow $(ARGS)
+	$(PYTHON) -m pytest -n auto -m slow $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -205,6 +205,11 @@ class InMemoryDataModule(pl.LightningDataModule, ABC):
     def load_splits(self) -> tuple[Split, Split, Split]:
         """The train, val and test splits, loaded into memory."""
 
+    def classifier_labels(self, labels: Tensor) -> Tensor:
+        """The labels a classifier of these images should learn (for the FID feature classifier): the labels
+        themselves, unless some classes cannot be told apart by their pixels (see dSprites)."""
+        return labels
+
     def missing_files(self) -> str | None:
         """Why the dataset's files are not available here (and where they go), or None: checked before training."""
         return None

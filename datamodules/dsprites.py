@@ -79,6 +79,26 @@ def sample_factors(n: int, generator: torch.Generator) -> Tensor:
     return torch.stack([torch.randint(size, (n,), generator=generator) for size in FACTOR_SIZES], dim=1)
 
 
+#: the orientation classes after which each shape repeats itself: a square every 90° (10 of the 40 classes), an
+#: ellipse every 180° (20), the heart never (40)
+SYMMETRY_PERIOD = (10, 20, 40)
+
+
+def fold_orientation(classes: Tensor) -> Tensor:
+    """(N, 5) factor classes with the orientation class taken modulo its shape's :data:`SYMMETRY_PERIOD`.
+
+    Two orientations a period apart render the same image, so no classifier can separate them.
+
+    Example:
+        >>> fold_orientation(torch.tensor([[0, 0, 13, 0, 0], [1, 0, 33, 0, 0], [2, 0, 33, 0, 0]]))[:, 2].tolist()
+        [3, 13, 33]
+    """
+    classes = _check_classes(classes).clone()
+    period = torch.tensor(SYMMETRY_PERIOD)[classes[:, 0]]
+    classes[:, 2] = classes[:, 2] % period
+    return classes
+
+
 def _inside(shape: int, x: Tensor, y: Tensor) -> Tensor:
     """Implicit shape in body units (y up), each inside the unit circle so any rotation stays on the canvas."""
     if shape == 0:  # square, corners on the unit circle
@@ -152,6 +172,11 @@ class DSpritesDataModule(InMemoryDataModule):
         order = seeded_permutation(NUM_IMAGES, self.split_seed)
         parts = order[: self.n_train + self.n_val + self.n_test].split([self.n_train, self.n_val, self.n_test])
         return tuple(Split(render(c), c) for c in map(index_to_factors, parts))  # type: ignore[return-value]
+
+    def classifier_labels(self, labels: Tensor) -> Tensor:
+        """Orientation folded by each shape's symmetry (:func:`fold_orientation`): the classes a pixel classifier
+        can tell apart."""
+        return fold_orientation(labels)
 
     def render(self, classes: Tensor) -> Tensor:
         """Images (N, 1, 64, 64) for given (N, 5) factor classes; see the module-level :func:`render`."""

@@ -17,12 +17,14 @@ from lightning_modules.priors import StandardNormal
 
 
 class AutoencoderModule(pl.LightningModule, ABC):
-    """Encoder, decoder and likelihood shared by AE, VAE and β-VAE; only :meth:`loss_terms` differs.
+    """Encoder, decoder and likelihood shared by every model (AE, VAE, β-VAE, IWAE, RAE, WAE); only
+    :meth:`loss_terms` differs.
 
     The harness talks to every model through the interface of :mod:`lightning_modules.interface`:
-    ``encode``, ``decode``, ``log_likelihood`` and ``prior`` (N(0, I) for the variational models, None for
-    the AE). Epoch means of the loss terms are logged once per epoch (no per-step ``self.log``: it costs
-    more than a step of these small models, see DESIGN.md).
+    ``encode``, ``decode``, ``log_likelihood`` and ``prior`` (N(0, I) for the variational models and the WAE,
+    whose deterministic codes are matched to it; None for the AE and the RAE). Epoch means of the loss terms
+    are logged once per epoch (no per-step ``self.log``: it costs more than a step of these small models, see
+    DESIGN.md).
     """
 
     variational = False  # does ``encode`` return a distribution (mean and log-variance)?
@@ -68,7 +70,8 @@ class AutoencoderModule(pl.LightningModule, ABC):
     # -- the loss ------------------------------------------------------------------------------
     @abstractmethod
     def loss_terms(self, x: Tensor) -> dict[str, Tensor]:
-        """Batch means of ``loss`` (what is minimised), ``recon`` (−log p(x|z)) and ``kl``."""
+        """Batch means of ``loss`` (what is minimised), ``recon`` (−log p(x|z)) and ``kl`` (0 without a posterior
+        distribution); a model may add terms of its own (logged alongside as ``train/<name>``)."""
 
     # -- Lightning steps -----------------------------------------------------------------------
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:

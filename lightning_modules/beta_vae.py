@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from torch import Tensor
 
+from lightning_modules.kl_control import KLWarmup
 from lightning_modules.likelihoods import LikelihoodName
 from lightning_modules.vae import VAE
 
@@ -13,7 +14,9 @@ from lightning_modules.vae import VAE
 class BetaVAE(VAE):
     """Loss = recon + β·KL, or recon + γ·|KL − C| with C annealed linearly to ``capacity_max`` nats.
 
-    The capacity variant is on when ``capacity_max`` is set; β is then unused.
+    The capacity variant is on when ``capacity_max`` is set; β is then unused. The VAE's KL warm-up and free
+    bits apply on top (see :class:`~lightning_modules.vae.VAE`): the warm-up weight multiplies the β- (or
+    capacity-) weighted term, and free bits floor the KL inside it.
     """
 
     def __init__(
@@ -28,8 +31,23 @@ class BetaVAE(VAE):
         capacity_max: float | None = None,
         capacity_gamma: float = 1000.0,
         capacity_steps: int = 10000,
+        kl_warmup: KLWarmup = "none",
+        kl_warmup_steps: int = 10000,
+        kl_cycles: int = 4,
+        free_bits: float = 0.0,
     ) -> None:
-        super().__init__(image_shape, latent_dim, likelihood, gaussian_sigma, hidden, lr)
+        super().__init__(
+            image_shape,
+            latent_dim,
+            likelihood,
+            gaussian_sigma,
+            hidden,
+            lr,
+            kl_warmup=kl_warmup,
+            kl_warmup_steps=kl_warmup_steps,
+            kl_cycles=kl_cycles,
+            free_bits=free_bits,
+        )
         self.save_hyperparameters()
         self.beta = beta
         self.capacity_max = capacity_max

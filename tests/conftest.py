@@ -1,8 +1,10 @@
-"""Shared fixtures: offline W&B, a per-session feature cache, and a tiny benchmark config on digits."""
+"""Shared fixtures: offline W&B, a per-session feature cache, a tiny benchmark config on digits, and that benchmark
+trained once per session for the tests that only read (a copy of) its outputs."""
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,8 @@ import yaml
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
+if os.environ.get("PYTEST_XDIST_WORKER"):  # one process per core under `-n`: a second thread each only oversubscribes
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -33,9 +37,22 @@ TINY_CONFIG: dict[str, Any] = {
 }
 
 
+@pytest.fixture(scope="session")
+def tiny_benchmark(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The output folder of the tiny config, trained once per session (do not modify it: use ``tiny_copy``)."""
+    from benchmarks.cli import main
+
+    folder = tmp_path_factory.mktemp("tiny-benchmark")
+    config = folder / "tiny.yaml"
+    config.write_text(yaml.safe_dump({**TINY_CONFIG, "output_dir": str(folder / "out")}))
+    assert main(["run", "--config", str(config)]) == 0
+    return folder / "out"
+
+
 @pytest.fixture
-def tiny_config_file(tmp_path: Path) -> Path:
-    """The tiny config as a YAML file whose output_dir is inside ``tmp_path``."""
-    path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump({**TINY_CONFIG, "output_dir": str(tmp_path / "out")}))
-    return path
+def tiny_copy(tiny_benchmark: Path, tmp_path: Path) -> Path:
+    """A private copy of the trained tiny benchmark: ``tmp_path/tiny.yaml`` whose output folder is ``tmp_path/out``."""
+    shutil.copytree(tiny_benchmark, tmp_path / "out", ignore=shutil.ignore_patterns(".aebench.lock"))
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump({**TINY_CONFIG, "output_dir": str(tmp_path / "out")}))
+    return config

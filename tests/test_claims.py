@@ -109,7 +109,7 @@ def test_two_part_claim_needs_both_parts() -> None:
 def test_at_least_as_claim_needs_evidence_of_non_inferiority() -> None:
     equal = [0.933, 0.933, 0.933]  # the old report: "t = 0.00, p = 1 → supported"
     tie = verdict("6", rows("vae", {"probe_acc": [0.93, 0.95, 0.92]}) + rows("ae", {"probe_acc": [0.94, 0.92, 0.95]}))
-    assert tie["verdict"] == NOT_SEPARATED and "seeds per row would show it" in tie["detail"]  # absence of evidence
+    assert tie["verdict"] == NOT_SEPARATED and "seeds per row would separate it" in tie["detail"]  # absence of evidence
     tight = verdict("6", rows("vae", {"probe_acc": equal}) + rows("ae", {"probe_acc": [0.932, 0.934, 0.933]}))
     assert tight["verdict"] == SUPPORTED  # within 0.02 with confidence
     lower = verdict("6", rows("vae", {"probe_acc": [0.22, 0.23, 0.21]}) + rows("ae", {"probe_acc": [0.31, 0.30, 0.32]}))

@@ -11,9 +11,8 @@ import yaml
 from benchmarks.cli import main
 
 
-def test_run_writes_results_and_a_row_per_model_then_resumes(tiny_config_file: Path, capsys) -> None:
-    assert main(["run", "--config", str(tiny_config_file)]) == 0
-    out_dir = tiny_config_file.parent / "out"
+def test_run_writes_results_and_a_row_per_model_then_resumes(tiny_copy: Path, capsys) -> None:
+    out_dir = tiny_copy.parent / "out"  # the session's tiny benchmark, trained by `aebench run`
     results = sorted((out_dir / "results").glob("*.json"))
     assert len(results) == 10  # (3 models + 2 baselines) × 2 seeds
     record = json.loads(results[0].read_text())
@@ -28,14 +27,14 @@ def test_run_writes_results_and_a_row_per_model_then_resumes(tiny_config_file: P
 
     mtimes = {p: p.stat().st_mtime_ns for p in results}
     capsys.readouterr()
-    assert main(["run", "--config", str(tiny_config_file)]) == 0
+    assert main(["run", "--config", str(tiny_copy)]) == 0
     assert capsys.readouterr().out.count("already done") == 10
     assert {p: p.stat().st_mtime_ns for p in results} == mtimes  # nothing retrained or rewritten
 
 
-def test_report_rebuilds_from_results_without_training(tiny_config_file: Path, capsys, monkeypatch) -> None:
-    assert main(["run", "--config", str(tiny_config_file)]) == 0
-    out_dir = tiny_config_file.parent / "out"
+@pytest.mark.slow
+def test_report_rebuilds_from_results_without_training(tiny_copy: Path, capsys, monkeypatch) -> None:
+    out_dir = tiny_copy.parent / "out"
     before = (out_dir / "table.csv").read_text()
     (out_dir / "table.csv").unlink()
     monkeypatch.setattr("benchmarks.execution.runner.fit", lambda *a, **k: pytest.fail("report must not train"))
@@ -70,12 +69,12 @@ def test_unknown_subcommand_argument_is_rejected() -> None:
         main(["ls", "--bogus"])
 
 
-def test_rerun_with_everything_done_keeps_the_report_byte_identical(tiny_config_file: Path) -> None:
-    """``make bench`` on a fresh clone of committed results must not rewrite their provenance."""
-    assert main(["run", "--config", str(tiny_config_file)]) == 0
-    out_dir = tiny_config_file.parent / "out"
+@pytest.mark.slow
+def test_rerun_with_everything_done_keeps_the_report_byte_identical(tiny_copy: Path) -> None:
+    """A rerun over finished results must not rewrite their provenance."""
+    out_dir = tiny_copy.parent / "out"
     before = {name: (out_dir / name).read_bytes() for name in ("meta.json", "table.md", "table.json", "table.csv")}
-    assert main(["run", "--config", str(tiny_config_file)]) == 0
+    assert main(["run", "--config", str(tiny_copy)]) == 0
     assert {name: (out_dir / name).read_bytes() for name in before} == before
 
 
@@ -135,6 +134,7 @@ def test_when_every_run_fails_there_is_no_report(tmp_path: Path, capsys) -> None
     assert not (tmp_path / "out" / "table.md").exists()
 
 
+@pytest.mark.slow
 def test_output_to_a_closed_pipe_ends_quietly() -> None:
     import subprocess
     import sys

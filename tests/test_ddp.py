@@ -35,6 +35,7 @@ def _run(tmp_path: Path, name: str, batch_size: int, trainer: dict) -> dict:
     return json.loads(result.read_text())
 
 
+@pytest.mark.slow
 def test_two_process_ddp_matches_one_process(tmp_path: Path) -> None:
     single = _run(tmp_path, "single", 64, {"devices": 1})
     ddp = _run(tmp_path, "ddp", 32, {"devices": 2, "strategy": "ddp_spawn"})

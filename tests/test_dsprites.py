@@ -172,3 +172,18 @@ def test_datamodule_render_and_sample_factors_delegate() -> None:
     classes = dm.sample_factors(50, torch.Generator().manual_seed(3))
     assert torch.equal(classes, sample_factors(50, torch.Generator().manual_seed(3)))
     assert torch.equal(dm.render(classes), render(classes))
+
+
+def test_orientations_a_symmetry_period_apart_render_the_same_image_and_are_folded_together() -> None:
+    from datamodules.dsprites import SYMMETRY_PERIOD, fold_orientation, render
+
+    for shape, period in enumerate(SYMMETRY_PERIOD):
+        base = torch.tensor([[shape, 5, 3, 10, 20]])
+        turned = base.clone()
+        turned[0, 2] += period % 40 if period < 40 else 0
+        if period < 40:
+            assert torch.equal(render(base), render(turned))  # the pixels cannot tell them apart
+            assert torch.equal(fold_orientation(base), fold_orientation(turned))
+        half = base.clone()
+        half[0, 2] += period // 2  # half a period: a different image, and a different folded class
+        assert not torch.equal(render(base), render(half)) and not torch.equal(fold_orientation(base), fold_orientation(half))

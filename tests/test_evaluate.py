@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from benchmarks.config import EvaluationConfig
+from benchmarks.config.settings import DisentanglementConfig
 from benchmarks.evaluation.baselines import BASELINES
 from benchmarks.evaluation.evaluate import evaluate, evaluation_identity, is_current
 from benchmarks.evaluation.inputs import EvalContext, EvalInputs
@@ -82,7 +83,8 @@ def test_vae_metrics_are_mutually_consistent(context: EvalContext) -> None:
     assert sorted(figure["traversal_dims"].tolist()) == [0, 1, 2, 3]
     kl = torch.tensor(metrics["kl_per_dim"])
     assert torch.equal(torch.as_tensor(figure["traversal_dims"]), kl.argsort(descending=True))
-    assert set(result.seconds) == {name for name in METRICS.in_order()}  # every metric applies to a VAE
+    without_factors = {name for name in METRICS.in_order() if "factors" not in METRICS.get(name).requires}
+    assert set(result.seconds) == without_factors  # every metric that needs no factors applies to a VAE
 
 
 def test_ae_gets_n_a_for_what_needs_a_posterior_and_shares_the_data_floor(context: EvalContext) -> None:
@@ -128,9 +130,13 @@ def test_a_metric_writing_an_undeclared_key_is_refused(context: EvalContext) -> 
 
 
 def test_evaluation_identity_tracks_only_the_settings_that_applied_metrics_read() -> None:
+    from benchmarks.evaluation.evaluate import _would_apply
+
     base = EvaluationConfig()
-    ae_identity = evaluation_identity(base, ["recon_mse", "fid_samples", "probe_acc"])
-    vae_identity = evaluation_identity(base, ["recon_mse", "nll_iwae"])
+    ae_caps = frozenset({"decoder", "likelihood", "labels"})
+    vae_caps = ae_caps | {"prior", "prior_density", "standard_normal_prior", "gaussian_posterior"}
+    ae_identity = evaluation_identity(base, _would_apply(base, set(ae_caps)), ae_caps)
+    vae_identity = evaluation_identity(base, _would_apply(base, set(vae_caps)), vae_caps)
     other_k = EvaluationConfig(iwae_k=100)
     assert is_current({"eval_identity": ae_identity}, other_k)  # the AE reads no iwae_k
     assert not is_current({"eval_identity": vae_identity}, other_k)
@@ -138,18 +144,33 @@ def test_evaluation_identity_tracks_only_the_settings_that_applied_metrics_read(
     assert not is_current({"eval_identity": ae_identity}, EvaluationConfig(metrics=["recon_mse"]))  # another selection
     assert not is_current({}, base)  # a record without an identity is re-evaluated
 
+    class NeedsFactors(Metric):
+        name, keys, requires = "needs_factors", (Key("needs_factors", None, "x"),), frozenset({"factors"})
 
+        def compute(self, inputs: EvalInputs) -> dict[str, float]:
+            return {"needs_factors": 1.0}
+
+    with METRICS.added("needs_factors", NeedsFactors):  # a new metric that does not apply to the AE leaves it current
+        assert is_current({"eval_identity": ae_identity}, base)
+        assert not is_current({"eval_identity": ae_identity}, EvaluationConfig(metrics=["recon_mse", "needs_factors"]))
+
+
+@pytest.mark.slow
 def test_multi_factor_dataset_gets_a_probe_per_factor_and_their_mean() -> None:
     """dSprites (conv networks, five label columns) through the whole evaluation, on a small subset."""
     dm = DATAMODULES.get("dsprites")(n_train=300, n_val=60, n_test=80)
     dm.setup()
-    context = EvalContext.build(dm, "dsprites", EvaluationConfig(iwae_k=4, samplers=["prior"]))
+    small = DisentanglementConfig(betavae_num_train=40, betavae_num_eval=20, betavae_batch_size=4,
+                                  factorvae_num_train=40, factorvae_num_eval=20, factorvae_batch_size=4,
+                                  factorvae_num_variance=100, num_train=100, num_test=50, dci_estimators=2)
+    context = EvalContext.build(dm, "dsprites", EvaluationConfig(iwae_k=4, samplers=["prior"], disentanglement=small))
     torch.manual_seed(0)
     result = evaluate(MODELS.get("vae")(dm.image_shape, latent_dim=4), context, seed=0)
     metrics, figure = result.metrics, result.figure
     factors = {f"probe_acc_{name}": metrics[f"probe_acc_{name}"] for name in dm.label_names}
     assert len(factors) == 5 and all(0.0 <= v <= 1.0 for v in factors.values())
     assert metrics["probe_acc"] == pytest.approx(sum(factors.values()) / 5)
+    assert all(0.0 <= metrics[k] <= 1.0 for k in ("betavae_score", "factorvae_score", "mig", "dci_disentanglement"))
     assert context.info["fid_n"] == 80  # FID over the whole (small) test split
     assert figure["reconstructions"].shape == (8, 1, 64, 64) and figure["traversals"].shape[:2] == (4, 7)
 

@@ -183,6 +183,7 @@ def test_html_is_self_contained_with_embedded_figures(report: tuple[Path, dict[s
     assert 'class="verdict v-supported"' in page
 
 
+@pytest.mark.slow
 def test_build_twice_gives_identical_tables(report: tuple[Path, dict[str, Path]]) -> None:
     out, first = report
     before = {k: first[k].read_bytes() for k in ("md", "csv", "json", "tex", "claims")}

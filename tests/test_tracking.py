@@ -89,6 +89,7 @@ def read_wandb_log(run_dir: Path) -> OfflineRun:
     return run
 
 
+@pytest.mark.slow
 def test_wandb_offline_logs_each_run_grouped_by_configuration_and_the_table(tmp_path: Path) -> None:
     """Every run (trained or baseline) and the report become finished offline W&B runs holding the same numbers
     as the results files and table.json, the seeds of one configuration in one group."""

@@ -27,8 +27,11 @@ REFERENCE_DIR = Path("reports")  # the committed reference reports, written only
 DATA_ENV = "AEBENCH_DATA"  # the base folder of relative dataset roots (default: the config file's folder)
 
 # Value ranges of hyperparameters, by name, wherever they appear (dataset or model options).
-_POSITIVE = {"latent_dim", "lr", "gaussian_sigma", "batch_size", "capacity_steps", "n_train", "n_val", "n_test"}
-_NON_NEGATIVE = {"beta", "capacity_max", "capacity_gamma", "split_seed"}
+_POSITIVE = {
+    "latent_dim", "lr", "gaussian_sigma", "batch_size", "capacity_steps", "n_train", "n_val", "n_test", "k",
+    "kl_warmup_steps", "kl_cycles",
+}  # fmt: skip
+_NON_NEGATIVE = {"beta", "capacity_max", "capacity_gamma", "split_seed", "free_bits", "z_weight", "reg_weight", "mmd_weight"}
 _FRACTIONS = {"val_fraction", "test_fraction"}
 _POSITIVE_ITEMS = {"hidden"}  # lists whose every element must be > 0 (a layer of width 0 trains a constant)
 MAX_SEED = 2**32 - 1  # what numpy's and Lightning's seeding accept
@@ -187,6 +190,36 @@ class TrainerConfig:
 
 
 @dataclass(frozen=True)
+class DisentanglementConfig:
+    """Sample sizes and options of the disentanglement metrics (``benchmarks/evaluation/metrics``, group
+    "disentanglement"); the defaults are the protocol of Locatello et al. 2019 (disentanglement_lib's
+    ``unsupervised_study_v1`` metric configs), except ``dci_estimators`` (see ``metrics/dci.py``)."""
+
+    betavae_batch_size: int = 64  # pairs averaged into one training point
+    betavae_num_train: int = 10000
+    betavae_num_eval: int = 5000
+    factorvae_batch_size: int = 64  # codes whose variance votes once
+    factorvae_num_train: int = 10000
+    factorvae_num_eval: int = 5000
+    factorvae_num_variance: int = 10000  # codes for the global per-dim std
+    factorvae_prune_threshold: float = 0.05  # a dim whose global std is below this is collapsed and never votes
+    num_train: int = 10000  # MIG, DCI, SAP, modularity: codes to fit (MIG and modularity use only these)
+    num_test: int = 5000  # DCI, SAP: codes to score the fitted classifiers on
+    mig_bins: int = 20  # equal-width histogram bins per code dim (MIG and modularity)
+    dci_estimators: int = 10  # boosting stages per factor: the library's 100 is ~10x slower on CPU (see dci.py)
+
+    def validate(self, path: str) -> None:
+        for key, value in asdict(self).items():
+            if key != "factorvae_prune_threshold" and value < 1:
+                raise ConfigError(f"{path}.{key}: must be >= 1, got {value}")
+        if self.factorvae_batch_size < 2:
+            value = self.factorvae_batch_size
+            raise ConfigError(f"{path}.factorvae_batch_size: must be >= 2 (a variance needs two codes), got {value}")
+        if self.factorvae_prune_threshold < 0:
+            raise ConfigError(f"{path}.factorvae_prune_threshold: must be >= 0, got {self.factorvae_prune_threshold}")
+
+
+@dataclass(frozen=True)
 class EvaluationConfig:
     """What is measured after training and at which sample sizes."""
 
@@ -198,6 +231,7 @@ class EvaluationConfig:
     baselines: list[Literal["pca", "pixels"]] = field(default_factory=lambda: ["pca", "pixels"])
     batch_size: int = 500
     metrics: list[str] | None = None  # None: every registered metric that applies to a run
+    disentanglement: DisentanglementConfig = field(default_factory=DisentanglementConfig)
 
     def validate(self, path: str) -> None:
         for key in ("gmm_components", "iwae_k", "batch_size"):

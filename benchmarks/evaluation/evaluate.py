@@ -9,6 +9,7 @@ config or has to be re-evaluated from its checkpoint.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,27 +37,42 @@ class Evaluation:
     failures: dict[str, str]
 
 
-def evaluation_identity(config: EvaluationConfig, applied: list[str]) -> dict[str, Any]:
-    """The selected and the ``applied`` metrics, and the value of every evaluation setting the applied ones read."""
+def evaluation_identity(config: EvaluationConfig, applied: list[str], capabilities: frozenset[str]) -> dict[str, Any]:
+    """The ``applied`` metrics, the run's capabilities, and the value of every evaluation setting they read."""
     settings = sorted({s for name in applied for s in METRICS.get(name).settings})
     return {
-        "metrics": config.selected_metrics(),
         "applied": list(applied),
-        "settings": {s: getattr(config, s) for s in settings},
+        "capabilities": sorted(capabilities),
+        "settings": {s: _plain(getattr(config, s)) for s in settings},
     }
 
 
+def _would_apply(config: EvaluationConfig, capabilities: set[str]) -> list[str]:
+    """The metrics ``config`` selects whose requirements a run with ``capabilities`` meets, in registry order."""
+    return [name for name in config.selected_metrics() if METRICS.get(name).requires <= capabilities]
+
+
 def is_current(record: dict[str, Any], config: EvaluationConfig) -> bool:
-    """Whether a results record's metrics are what ``config`` would measure: same selection, same settings read."""
+    """Whether a results record's metrics are what ``config`` would measure: the same metrics would apply to the
+    run, and every setting they read has the same value. A metric added to the registry that does not apply to a
+    run (a disentanglement score for a dataset without factors) leaves its results current."""
     identity = record.get("eval_identity")
-    if not isinstance(identity, dict) or identity.get("metrics") != config.selected_metrics():
+    if not isinstance(identity, dict) or "capabilities" not in identity:
+        return False
+    if _would_apply(config, set(identity["capabilities"])) != identity.get("applied"):
         return False
     settings = identity.get("settings", {})
     return all(hasattr(config, k) and _same(getattr(config, k), v) for k, v in settings.items())
 
 
+def _plain(value: Any) -> Any:
+    """A config value as JSON keeps it: a nested config (``disentanglement``) as its mapping of fields."""
+    return dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+
+
 def _same(value: Any, recorded: Any) -> bool:
-    """Config values against their JSON round trip (tuples come back as lists)."""
+    """Config values against their JSON round trip (tuples come back as lists, nested configs as mappings)."""
+    value = _plain(value)
     return (list(value) if isinstance(value, tuple) else value) == recorded
 
 
@@ -98,7 +114,8 @@ def evaluate(
         figure = figure_data(inputs, values)
     except NonFiniteInputError:
         figure = {}
-    return Evaluation(values, figure, seconds, evaluation_identity(context.config, list(seconds)), failures)
+    identity = evaluation_identity(context.config, list(seconds), inputs.capabilities)
+    return Evaluation(values, figure, seconds, identity, failures)
 
 
 __all__ = ["EvalContext", "Evaluation", "evaluate", "evaluation_identity", "is_current"]

@@ -23,7 +23,13 @@ import torch
 from torch import Tensor, nn
 
 from aebench_registry import Registry
-from benchmarks.evaluation.domain_classifier import RECIPE, DomainClassifier, build_classifier, train_classifier
+from benchmarks.evaluation.domain_classifier import (
+    RECIPE,
+    DomainClassifier,
+    build_classifier,
+    train_classifier,
+    unreliable_labels,
+)
 from benchmarks.files import write_bytes_atomic
 from benchmarks.progress import stage
 from datamodules import InMemoryDataModule
@@ -68,6 +74,7 @@ def _cache_key(datamodule: InMemoryDataModule, seed: int) -> dict[str, Any]:
         "split_sizes": [len(s) for s in splits],
         "labels_sha256": labels,  # a split from other fractions or another split seed changes this
         "binarize": datamodule.binarize,  # binary and grey images give different features
+        "classifier_labels": type(datamodule).classifier_labels.__qualname__,  # how labels are folded
     }
     return json.loads(json.dumps(key))  # as plain JSON types, to compare with what a cache file holds
 
@@ -123,9 +130,20 @@ def _domain_extractor(
         _write_cache(path, model.state_dict(), meta)
     else:
         model, meta = cached
-    info = {k: meta[k] for k in ("n_features", "test_acc", "val_acc", "train_seconds")}
-    info.update(backend="domain", cache_path=str(path), retrained=cached is None)
-    return FeatureExtractor(model.trunk, model.n_features, info)
+    info = {k: meta[k] for k in ("n_features", "test_acc", "val_acc", "chance", "train_seconds")}
+    info.update(backend="domain", cache_path=str(path), retrained=cached is None, unreliable=unreliable_labels(meta))
+    return FeatureExtractor(_Standardized(model), model.n_features, info)
+
+
+class _Standardized(nn.Module):
+    """The classifier's standardised features (:meth:`DomainClassifier.features`) as a module."""
+
+    def __init__(self, classifier: DomainClassifier) -> None:
+        super().__init__()
+        self.classifier = classifier
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.classifier.features(images)
 
 
 class _InceptionInput(nn.Module):

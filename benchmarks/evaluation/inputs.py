@@ -91,7 +91,8 @@ class EvalContext:
         info: dict[str, Any] = {"fid_backend": self.config.fid_backend, "fid_n": self.n_fid}
         if "scorer" in self.__dict__:  # FID was measured: say with which features
             extractor = self.scorer.extractor
-            info.update(fid_features=extractor.num_features, feature_test_acc=extractor.info.get("test_acc"))
+            info.update(fid_features=extractor.num_features, feature_test_acc=extractor.info.get("test_acc"),
+                        feature_chance=extractor.info.get("chance"), feature_unreliable=extractor.info.get("unreliable"))  # fmt: skip
         from benchmarks.evaluation.metrics.mutual_info import mi_upper_bound
 
         return {**info, "iwae_k": self.config.iwae_k, "mi_n": n_test, "mi_log_n": mi_upper_bound(n_test)}

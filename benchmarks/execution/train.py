@@ -7,12 +7,14 @@ that checkpoint and the rows of the resumed training.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import logging
 import os
 import shutil
 import sys
 import warnings
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ if os.environ.get("AEBENCH_QUIET") == "1":  # ddp_spawn workers import this modu
 
 SMALL_MODEL_PARAMETERS = 300_000  # below this a step is a few small matmuls (the digits MLP has ~100k)
 RESUME = "resume.ckpt"
+_NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
 
 
 def build_datamodule(dataset: DatasetConfig, *, seed: int) -> InMemoryDataModule:
@@ -72,6 +75,30 @@ def read_curves(log_dir: Path) -> list[dict[str, float]]:
         return []
     with path.open() as f:
         return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
+
+
+@contextlib.contextmanager
+def plain_cuda_check(strategy: str = "auto") -> Iterator[None]:
+    """Training without the NVML-based CUDA availability check that ``import lightning`` switches on.
+
+    Lightning sets ``PYTORCH_NVML_BASED_CUDA_CHECK=1`` so that a parent process asking whether CUDA exists does
+    not initialise it before forking workers. torch then loads NVML on every ``torch.cuda.is_available()``, and
+    Adam's step asks every step: 0.35 ms a step measured here, a tenth of a digits MLP step (see
+    reports/performance.md). Only fork-based strategies (``ddp_fork``, ``ddp_notebook``) need the NVML check; the
+    others train with torch's plain check.
+    """
+    if "fork" in strategy or "notebook" in strategy:
+        yield
+        return
+    previous = os.environ.get(_NVML_CHECK)
+    os.environ[_NVML_CHECK] = "0"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(_NVML_CHECK, None)
+        else:
+            os.environ[_NVML_CHECK] = previous
 
 
 def set_cpu_threads(threads: int | None, model: torch.nn.Module) -> None:
@@ -158,6 +185,7 @@ def fit(
     *,
     cpu_threads: int | None = None,
     extra_loggers: tuple[Logger, ...] = (),
+    extra_callbacks: tuple[Callback, ...] = (),
     progress_prefix: str = "",
 ) -> Fitted:
     """Train ``run``; the evaluated weights are the best by validation loss when validation is on, else the last.
@@ -188,12 +216,13 @@ def fit(
     trainer = pl.Trainer(
         **trainer_kwargs(run),
         logger=[csv_logger, *extra_loggers],
-        callbacks=[progress, DivergenceGuard(), ProcessGroupTeardown(), *checkpointing, resume],
+        callbacks=[progress, DivergenceGuard(), ProcessGroupTeardown(), *checkpointing, resume, *extra_callbacks],
         enable_progress_bar=interactive,
         enable_checkpointing=True,
         default_root_dir=str(output_dir),
     )
-    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_dir / RESUME if resume_epoch else None)
+    with plain_cuda_check(str(run.trainer.strategy)):
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_dir / RESUME if resume_epoch else None)
     last = ckpt_dir / "last.ckpt"
     if not checkpointing:
         trainer.save_checkpoint(last, weights_only=True)

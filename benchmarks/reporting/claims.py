@@ -170,9 +170,21 @@ class Test:
     direction_ok: bool  # the estimate lies on the side the verdict would take
     on_success: str  # the verdict when the adjusted p-value separates
     explain: str  # what the numbers say, for a reader
-    more_seeds: str = ""  # for a not-separated result: what would separate it
+    spread: float = math.nan  # pooled std of the two rows, for the seeds a separation would take
+    gap: float = math.nan  # the distance the test's interval has to clear
+    one_sided: bool = False
+    more: str = ""  # for a test where more seeds cannot be estimated (trends): what would separate it
     adjusted: float = math.nan
     flagged: list[str] = field(default_factory=list)
+
+    def more_seeds(self, m: int) -> str:
+        """What would separate a not-separated test: seeds per row at the measured spread, at the Holm level."""
+        if self.more:
+            return self.more
+        need = seeds_to_separate(self.spread, self.gap, one_sided=self.one_sided, alpha=ALPHA / m)
+        if need is None:
+            return "the means are equal: no number of seeds separates them"
+        return f"about {need} seeds per row would separate it at this spread and the corrected level (α/{m})"
 
     def verdict(self) -> str:
         return self.on_success if self.adjusted < ALPHA else NOT_SEPARATED
@@ -194,25 +206,20 @@ def _compare(part: Compare, results: Sequence[dict[str, Any]]) -> Test:
         explain = (f"{side_a} minus {side_b}, counted positive when {side_a} is better: {d.estimate:+.3g} "
                    f"(90% CI {d.low:+.3g} to {d.high:+.3g}); non-inferiority margin {part.margin:g}")  # fmt: skip
         if d.estimate > -part.margin:  # type: ignore[operator]
-            gap = d.estimate + part.margin  # type: ignore[operator]
-            need = seeds_to_separate(spread, gap, one_sided=True)
-            more = f"about {need} seeds per row would show it at this spread" if need else ""
             return Test(part.metric, values, d.p, True, SUPPORTED,
-                        explain + f": {side_a} is at most {part.margin:g} {worse} than {side_b} if the CI's lower end "
-                        f"clears −{part.margin:g}", more)  # fmt: skip
+                        explain + f": supported once the CI's lower end clears −{part.margin:g} ({side_a} at most "
+                        f"{part.margin:g} {worse} than {side_b})", spread, d.estimate + part.margin, True)  # fmt: skip
         contra = non_inferiority(b, a, -part.margin, better_high)  # type: ignore[operator]
-        need = seeds_to_separate(spread, -part.margin - d.estimate, one_sided=True)  # type: ignore[operator]
-        more = f"about {need} seeds per row would show it worse beyond the margin" if need else ""
         return Test(part.metric, values, contra.p, True, CONTRADICTED,
-                    explain + f": {side_a}'s mean is worse than the margin allows", more)  # fmt: skip
+                    explain + f": {side_a}'s mean is worse than the margin allows", spread,
+                    -part.margin - d.estimate, True)  # type: ignore[operator]  # fmt: skip
     d = welch(a, b)
     expected = -1 if part.relation == "<" else 1
     direction_ok = d.estimate * expected > 0
-    need = seeds_to_separate(spread, abs(d.estimate), one_sided=False)
     explain = (f"difference {side_a} − {side_b} = {d.estimate:+.3g} (95% CI {d.low:+.3g} to {d.high:+.3g}), "
                f"Welch t = {d.statistic:.2f}")  # fmt: skip
-    more = f"about {need} seeds per row would separate it at this spread" if need else "the means are equal"
-    return Test(part.metric, values, d.p, direction_ok, SUPPORTED if direction_ok else CONTRADICTED, explain, more)
+    return Test(part.metric, values, d.p, direction_ok, SUPPORTED if direction_ok else CONTRADICTED, explain, spread,
+                abs(d.estimate), False)
 
 
 def _trend(part: BetaTrend, results: Sequence[dict[str, Any]]) -> Test:
@@ -229,7 +236,7 @@ def _trend(part: BetaTrend, results: Sequence[dict[str, Any]]) -> Test:
     explain = (f"OLS slope per ln β {fit.slope:+.3g} over {len(x)} per-seed points at {len(points)} β values; "
                f"permutation test ({exact}; the smallest p these points allow is {fit.smallest_p:.2g})")  # fmt: skip
     more = "more β values or seeds" + (" (with these points no p can fall below 0.05)" if fit.smallest_p >= ALPHA else "")
-    return Test(part.metric, values, fit.p, direction_ok, SUPPORTED if direction_ok else CONTRADICTED, explain, more)
+    return Test(part.metric, values, fit.p, direction_ok, SUPPORTED if direction_ok else CONTRADICTED, explain, more=more)
 
 
 def _has(runs: Sequence[dict[str, Any]], metric: str) -> bool:
@@ -243,8 +250,11 @@ def _flagged(part: Compare | BetaTrend, results: Sequence[dict[str, Any]]) -> li
         labels = {label for label, _ in beta_sweep(results).values()}
     else:
         labels = {part.a.runs(results)[0], part.b.runs(results)[0]}
-    found = {(r["label"], f) for r in results if r["label"] in labels for f in flags.get(r.get("run_id", ""), [])}
-    return [f"{label} ({flag})" for label, flag in sorted(found)]
+    found: dict[str, set[str]] = {}
+    for r in results:
+        if r["label"] in labels:
+            found.setdefault(r["label"], set()).update(flags.get(r.get("run_id", ""), []))
+    return [f"{label} ({', '.join(sorted(f))})" for label, f in sorted(found.items()) if f]
 
 
 def _combine(verdicts: Sequence[str]) -> str:
@@ -257,11 +267,11 @@ def _combine(verdicts: Sequence[str]) -> str:
 def _detail(test: Test, m: int) -> str:
     verdict = test.verdict()
     text = f"{test.explain}; p = {test.p:.2g}, Holm-adjusted over {m} tests {test.adjusted:.2g}"
-    if verdict == NOT_SEPARATED and test.more_seeds:
-        text += f"; not separated: {test.more_seeds}"
+    if verdict == NOT_SEPARATED:
+        text += f"; not separated: {test.more_seeds(m)}"
     if test.flagged:
-        kinds = "degenerate" if any(f.split("(")[-1].rstrip(")") in DEGENERATE for f in test.flagged) else "flagged"
-        text += f"; rests on {kinds} rows: {', '.join(test.flagged)}"
+        kinds = "degenerate" if any(flag in f for f in test.flagged for flag in DEGENERATE) else "flagged"
+        text += f"; rests on {kinds} rows: {'; '.join(test.flagged)}"
     return text
 
 

@@ -113,9 +113,9 @@ def non_inferiority(a: Sequence[float], b: Sequence[float], margin: float, highe
     return Difference(d, d - half, d + half, float(stats.t.sf(t, df)), t, df)
 
 
-def seeds_to_separate(spread: float, gap: float, *, one_sided: bool) -> int | None:
+def seeds_to_separate(spread: float, gap: float, *, one_sided: bool, alpha: float = ALPHA) -> int | None:
     """About how many seeds per row would make an interval of the measured ``spread`` (pooled std) narrower than
-    ``gap`` (the distance the test needs to clear); None when no number can (a gap ≤ 0).
+    ``gap`` (the distance the test needs to clear) at level ``alpha``; None when no number can (a gap ≤ 0).
 
     Solves t(n) · spread · √(2/n) < gap for the smallest n ≥ 2 (equal seeds in both rows).
     """
@@ -123,7 +123,7 @@ def seeds_to_separate(spread: float, gap: float, *, one_sided: bool) -> int | No
         return None
     if spread <= 0:
         return 2
-    q = 1 - ALPHA if one_sided else 1 - ALPHA / 2
+    q = 1 - alpha if one_sided else 1 - alpha / 2
     for n in range(2, 10_001):
         if float(stats.t.ppf(q, 2 * n - 2)) * spread * math.sqrt(2 / n) < gap:
             return n
@@ -136,11 +136,7 @@ class Slope:
     p: float  # two-sided permutation p-value
     arrangements: int  # distinct arrangements of the values over the points (enumerated, or counted)
     exact: bool
-
-    @property
-    def smallest_p(self) -> float:
-        """The smallest p-value this many seeds and β values can give."""
-        return 1 / self.arrangements if self.exact else 1 / (PERMUTATIONS + 1)
+    smallest_p: float  # the smallest p-value these points can give (the share of arrangements at the largest |slope|)
 
 
 def _ols_slope(x: np.ndarray, y: np.ndarray) -> float:
@@ -169,12 +165,13 @@ def slope_test(x: Sequence[float], y: Sequence[float], seed: int = 0) -> Slope:
     tol = 1e-9 * max(1.0, abs(observed))
     if arrangements <= PERMUTATIONS:
         dealt_x = np.repeat(levels, counts)
-        slopes = [_ols_slope(dealt_x, ys[order]) for order in _deals(len(ys), [int(c) for c in counts])]
-        hits = sum(abs(s) >= abs(observed) - tol for s in slopes)
-        return Slope(observed, hits / len(slopes), arrangements, True)
+        slopes = np.abs([_ols_slope(dealt_x, ys[order]) for order in _deals(len(ys), [int(c) for c in counts])])
+        hits = int((slopes >= abs(observed) - tol).sum())
+        extreme = int((slopes >= slopes.max() - 1e-9 * max(1.0, slopes.max())).sum())
+        return Slope(observed, hits / len(slopes), arrangements, True, extreme / len(slopes))
     rng = np.random.default_rng(seed)
     hits = sum(abs(_ols_slope(xs, rng.permutation(ys))) >= abs(observed) - tol for _ in range(PERMUTATIONS))
-    return Slope(observed, (hits + 1) / (PERMUTATIONS + 1), arrangements, False)
+    return Slope(observed, (hits + 1) / (PERMUTATIONS + 1), arrangements, False, 1 / (PERMUTATIONS + 1))
 
 
 def _deals(n: int, sizes: list[int]) -> Iterator[np.ndarray]:

@@ -129,6 +129,10 @@ def format_cell(stat: Stat | None) -> str:
     # no spread, or only floating-point noise between seeds (a deterministic baseline): the value alone
     if stat.n < 2 or not math.isfinite(stat.ci95) or stat.ci95 <= 1e-9 * max(1.0, abs(stat.mean)):
         return f"{stat.mean:.4g}"
+    if stat.ci95 < 1e-4 and abs(stat.mean) < 1e-3:  # tiny values: two significant digits, not a row of zeros
+        if stat.truncated:
+            return f"{stat.mean:.2g} [{stat.low:.2g}, {stat.high:.2g}]"
+        return f"{stat.mean:.2g} ± {stat.ci95:.2g}"
     d = _decimals(stat)
     if stat.truncated:
         return f"{stat.mean:.{d}f} [{stat.low:.{d}f}, {stat.high:.{d}f}]"
@@ -175,8 +179,11 @@ def cell_grid(rows: Sequence[Row], columns: Sequence[str] | None = None) -> tupl
 
 
 def row_label(row: Row) -> str:
-    """The row's label, tagged with its flags and the seeds they hold for (``ae [diverged: seed 1]``)."""
-    tags = [f"{flag}: seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}" for flag, seeds in row.flags.items()]
+    """The row's label, tagged with its flags and, unless they hold for every seed, which (``ae [diverged: seed 1]``)."""
+    tags = [
+        flag if sorted(seeds) == row.seeds else f"{flag}: seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
+        for flag, seeds in row.flags.items()
+    ]
     return row.label + (f" [{'; '.join(tags)}]" if tags else "")
 
 

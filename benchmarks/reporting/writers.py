@@ -243,12 +243,18 @@ def evaluation_summary(results: Sequence[dict[str, Any]]) -> str:
     pixels = {"none": "grey pixels", "fixed": "pixels thresholded at 0.5", "dynamic": "dynamically binarised pixels "
               "(a fresh draw every epoch; the test split drawn once)"}  # fmt: skip
     data = " / ".join(pixels.get(b, str(b)) for b in sorted(binarize))
+    unreliable = sorted({label for r in results for label in (r.get("eval_info") or {}).get("feature_unreliable") or []})
+    warning = (f" **The FID columns are unreliable here: the feature classifier's held-out accuracy on "
+               f"{', '.join(unreliable)} is below twice its chance level, so its features do not resolve "
+               f"{'that label' if len(unreliable) == 1 else 'those labels'}.**" if unreliable else "")  # fmt: skip
     return (
-        f"Evaluation: FID with `{values('fid_backend', 'fid_backend')}` features ({values('fid_features')}-d; "
+        f"Evaluation: FID with `{values('fid_backend', 'fid_backend')}` features"
+        f"{', standardised on the training split' if values('fid_backend', 'fid_backend') == 'domain' else ''} "
+        f"({values('fid_features')}-d; "
         f"feature classifier test accuracy: {values('feature_test_acc')}) on N = {values('fid_n', 'fid_samples')} "
         f"samples per row (`fid_data`, the FID of as many real training images, is the floor for independent samples "
         f"at that N; paired reconstructions, `fid_recon`, can go below it); IWAE K = {values('iwae_k', 'iwae_k')}; "
         f"MI over N = {values('mi_n')} codes (≤ log N = {values('mi_log_n')} nats); "
         f"`elbo`, `nll_iwae` in nats per image (`*_bpd`: bits per dimension) under the {likelihoods} likelihood "
-        f"on {data}."
+        f"on {data}.{warning}"
     )

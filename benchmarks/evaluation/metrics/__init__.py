@@ -9,17 +9,23 @@ from __future__ import annotations
 from aebench_registry import Registry
 from benchmarks.evaluation.metrics.active_units import ActiveUnitsMetric
 from benchmarks.evaluation.metrics.base import GROUPS, Key, Metric
+from benchmarks.evaluation.metrics.betavae_score import BetaVAEScore
+from benchmarks.evaluation.metrics.dci import DCI
 from benchmarks.evaluation.metrics.elbo import ELBO
+from benchmarks.evaluation.metrics.factorvae_score import FactorVAEScore
 from benchmarks.evaluation.metrics.fid_data import FIDData
 from benchmarks.evaluation.metrics.fid_recon import FIDRecon
 from benchmarks.evaluation.metrics.fid_samples import FIDSamples
 from benchmarks.evaluation.metrics.interp_path_ratio import InterpPathRatio
 from benchmarks.evaluation.metrics.kid_prior import KIDPrior
 from benchmarks.evaluation.metrics.kl import KL
+from benchmarks.evaluation.metrics.mig import MIG
+from benchmarks.evaluation.metrics.modularity import Modularity
 from benchmarks.evaluation.metrics.mutual_info import MutualInfo
 from benchmarks.evaluation.metrics.nll_iwae import NLLIWAE
 from benchmarks.evaluation.metrics.probe import Probe
 from benchmarks.evaluation.metrics.recon_mse import ReconMSE
+from benchmarks.evaluation.metrics.sap import SAP
 
 METRICS: Registry[type[Metric]] = Registry("metric", base=Metric)
 for _metric in (
@@ -27,6 +33,7 @@ for _metric in (
     ELBO, NLLIWAE, KL, ActiveUnitsMetric, MutualInfo,  # likelihood and posterior (collapse)
     FIDSamples, KIDPrior, FIDData,  # generation
     InterpPathRatio, Probe,  # latent space: regularity, representation
+    BetaVAEScore, FactorVAEScore, MIG, DCI, SAP, Modularity,  # disentanglement (on factor-labelled data)
 ):  # fmt: skip
     METRICS.add(_metric.name, _metric)
 
