@@ -233,8 +233,9 @@ def _cmd_ls(args: argparse.Namespace, extra: list[str]) -> int:
     from datamodules import DATAMODULES
     from lightning_modules import MODELS
 
-    print("datasets:", ", ".join(DATAMODULES.names()))
-    print("models:  ", ", ".join(MODELS.names()))
+    for label, registry in (("datasets:", DATAMODULES), ("models:  ", MODELS)):
+        installed = "".join(f", {name} ({path})" for name, path in registry.installed().items())
+        print(label, ", ".join(registry.names()) + installed)
     print("metrics: ", "; ".join(f"{m} ({', '.join(k.name for k in METRICS.get(m).keys)})" for m in METRICS.in_order()))
     print("configs: ", ", ".join(p.stem for p in sorted(CONFIG_DIR.glob("*.yaml"))))
     return 0

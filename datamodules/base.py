@@ -121,6 +121,11 @@ class TensorBatches:
                 yield (pixels, *(t[glob[mine]] for t in self.tensors[1:]))
 
 
+class DataFileError(ValueError):
+    """A dataset's file is there but holds something it cannot read; the message names the file, the array and
+    what is valid (the pre-flight reports it as a problem of the config)."""
+
+
 @dataclass(frozen=True)
 class Split:
     """One split of a dataset: images (N, C, H, W) float32 in [0, 1] and integer labels (N,) or (N, F)."""

@@ -9,6 +9,7 @@ from datamodules.base import InMemoryDataModule
 from datamodules.digits import DigitsDataModule
 from datamodules.dsprites import DSpritesDataModule
 from datamodules.mnist5k import MNIST5kDataModule
+from datamodules.tensor_file import TensorFileDataModule
 from datamodules.torchvision_sets import (
     CelebADataModule,
     CIFAR10DataModule,
@@ -16,7 +17,9 @@ from datamodules.torchvision_sets import (
     MNISTDataModule,
 )
 
-DATAMODULES: Registry[type[InMemoryDataModule]] = Registry("dataset", base=InMemoryDataModule)
+DATAMODULES: Registry[type[InMemoryDataModule]] = Registry(
+    "dataset", base=InMemoryDataModule, entry_points="aebench.datasets"
+)
 DATAMODULES.add("digits", DigitsDataModule)
 DATAMODULES.add("dsprites", DSpritesDataModule)
 DATAMODULES.add("mnist5k", MNIST5kDataModule)
@@ -24,3 +27,4 @@ DATAMODULES.add("mnist", MNISTDataModule)
 DATAMODULES.add("fashion_mnist", FashionMNISTDataModule)
 DATAMODULES.add("cifar10", CIFAR10DataModule)
 DATAMODULES.add("celeba", CelebADataModule)
+DATAMODULES.add("tensor_file", TensorFileDataModule)

@@ -49,3 +49,15 @@ def missing_interface(cls: type) -> list[str]:
     """The names of :data:`INTERFACE` that ``cls`` does not define."""
     methods = [name for name in INTERFACE if name != "prior" and not callable(getattr(cls, name, None))]
     return methods + ([] if hasattr(cls, "prior") else ["prior"])
+
+
+def interface_problem(cls: type) -> str | None:
+    """The interface methods ``cls`` lacks, or None: ``MODELS``'s check of every model, built in or a user's.
+
+    ``prior`` is not required of the class: a model may set it in ``__init__``, and one without it has no prior.
+    """
+    missing = [name for name in missing_interface(cls) if name != "prior"]
+    if not missing:
+        return None
+    methods = "encode, decode, log_likelihood; see lightning_modules/interface.py"
+    return f"lacks {', '.join(missing)} of the model interface ({methods})"

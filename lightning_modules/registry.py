@@ -8,16 +8,23 @@ import lightning.pytorch as pl
 
 from aebench_registry import Registry
 from lightning_modules.ae import AE
+from lightning_modules.beta_tcvae import BetaTCVAE
 from lightning_modules.beta_vae import BetaVAE
+from lightning_modules.factor_vae import FactorVAE
+from lightning_modules.interface import interface_problem
 from lightning_modules.iwae import IWAE
 from lightning_modules.rae import RAE
 from lightning_modules.vae import VAE
 from lightning_modules.wae import WAE
 
-MODELS: Registry[type[pl.LightningModule]] = Registry("model", base=pl.LightningModule)
+MODELS: Registry[type[pl.LightningModule]] = Registry(
+    "model", base=pl.LightningModule, entry_points="aebench.models", check=interface_problem
+)
 MODELS.add("ae", AE)
 MODELS.add("vae", VAE)
 MODELS.add("beta_vae", BetaVAE)
 MODELS.add("iwae", IWAE)
 MODELS.add("rae", RAE)
 MODELS.add("wae", WAE)
+MODELS.add("beta_tcvae", BetaTCVAE)
+MODELS.add("factor_vae", FactorVAE)

@@ -119,6 +119,14 @@ def check_kwargs(fn: Callable[..., Any], kwargs: dict[str, Any], path: str, *, s
     return checked
 
 
+def check_required(fn: Callable[..., Any], given: Mapping[str, Any], path: str, *, skip: Sequence[str] = ()) -> None:
+    """Raise if a keyword parameter of ``fn`` without a default (a dataset's ``path``) is not in ``given``."""
+    for name, p in inspect.signature(fn).parameters.items():
+        keyword = p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and name not in (*skip, "self")
+        if keyword and p.default is inspect.Parameter.empty and name not in given:
+            raise ConfigError(f"{path}.{name}: required key is missing")
+
+
 def defaults_of(fn: Callable[..., Any], *, skip: Sequence[str] = ()) -> dict[str, Any]:
     """Keyword defaults of ``fn``, for printing a fully resolved config."""
     return {

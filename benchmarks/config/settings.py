@@ -18,22 +18,26 @@ from typing import Any, Literal
 
 import yaml
 
-from benchmarks.config.schema import ConfigError, build_dataclass, check_kwargs, defaults_of
+from benchmarks.config.schema import ConfigError, build_dataclass, check_kwargs, check_required, defaults_of
 
 CONFIG_DIR = Path(__file__).parent.parent / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "default.yaml"
 RUNS_DIR = Path("runs")  # where a benchmark writes by default: a working folder (ignored by git)
 REFERENCE_DIR = Path("reports")  # the committed reference reports, written only with --write-reference
 DATA_ENV = "AEBENCH_DATA"  # the base folder of relative dataset roots (default: the config file's folder)
+_FILE_OPTIONS = ("root", "path")  # dataset options that name files: a data folder, a user's tensor file
 
 # Value ranges of hyperparameters, by name, wherever they appear (dataset or model options).
 _POSITIVE = {
     "latent_dim", "lr", "gaussian_sigma", "batch_size", "capacity_steps", "n_train", "n_val", "n_test", "k",
-    "kl_warmup_steps", "kl_cycles",
+    "kl_warmup_steps", "kl_cycles", "dataset_size", "disc_lr",
 }  # fmt: skip
-_NON_NEGATIVE = {"beta", "capacity_max", "capacity_gamma", "split_seed", "free_bits", "z_weight", "reg_weight", "mmd_weight"}
+_NON_NEGATIVE = {
+    "beta", "capacity_max", "capacity_gamma", "split_seed", "free_bits", "z_weight", "reg_weight", "mmd_weight", "alpha",
+    "gamma",
+}  # fmt: skip
 _FRACTIONS = {"val_fraction", "test_fraction"}
-_POSITIVE_ITEMS = {"hidden"}  # lists whose every element must be > 0 (a layer of width 0 trains a constant)
+_POSITIVE_ITEMS = {"hidden", "disc_hidden"}  # lists whose every element must be > 0 (a layer of width 0 trains a constant)
 MAX_SEED = 2**32 - 1  # what numpy's and Lightning's seeding accept
 
 
@@ -60,7 +64,9 @@ def _check_ranges(options: dict[str, Any], path: str) -> None:
 
 
 def _named_entry(kind: str, data: Any, path: str) -> tuple[dict[str, Any], type]:
-    """A ``datasets``/``models`` entry as a mapping (a bare name is allowed) and its registered class."""
+    """A ``datasets``/``models`` entry as a mapping (a bare name is allowed) and its class: registered, an import
+    path ``package.module:Class`` or an installed entry point (the registry's ``get`` resolves and checks it)."""
+    from aebench_registry import RegistryError
     from datamodules import DATAMODULES
     from lightning_modules import MODELS
 
@@ -70,9 +76,12 @@ def _named_entry(kind: str, data: Any, path: str) -> tuple[dict[str, Any], type]
         raise ConfigError(f"{path}: expected a mapping with a 'name' key, got {data!r}")
     registry = {"dataset": DATAMODULES, "model": MODELS}[kind]
     name = data["name"]
-    if not isinstance(name, str) or name not in registry:
+    if not isinstance(name, str):
         raise ConfigError(f"{path}.name: {registry.unknown_message(str(name))}")
-    return data, registry.get(name)
+    try:
+        return data, registry.get(name)
+    except RegistryError as err:
+        raise ConfigError(f"{path}.name: {err}") from err
 
 
 @dataclass(frozen=True)
@@ -87,6 +96,7 @@ class DatasetConfig:
         data, module = _named_entry("dataset", data, path)
         options = {k: v for k, v in data.items() if k != "name"}
         options = check_kwargs(module.__init__, options, path, skip=("seed",))
+        check_required(module.__init__, options, path, skip=("seed",))
         _check_ranges(options, path)
         if "root" in inspect.signature(module.__init__).parameters and "root" not in options and os.environ.get(DATA_ENV):
             options["root"] = os.environ[DATA_ENV]
@@ -129,6 +139,7 @@ class ModelConfig:
             for i, value in enumerate(values):
                 checked = check_kwargs(module.__init__, {key: value}, f"{path}.sweep", skip=("image_shape",))
                 _check_range(key, checked[key], f"{path}.sweep.{key}[{i}]")
+        check_required(module.__init__, {**hparams, **sweep}, path, skip=("image_shape",))
         return cls(data["name"], label, hparams, sweep)
 
     def expand(self) -> list[ModelConfig]:
@@ -373,12 +384,14 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
 
 
 def _resolve_roots(data: dict[str, Any], folder: Path) -> None:
-    """Make the relative dataset ``root`` options of one config file absolute: against ``$AEBENCH_DATA`` when it is
-    set, else against the file's own folder (so a config finds its data from any working directory)."""
+    """Make the relative dataset file options (:data:`_FILE_OPTIONS`) of one config file absolute: against
+    ``$AEBENCH_DATA`` when it is set, else against the file's own folder (so a config finds its data from any working
+    directory)."""
     base = Path(os.environ[DATA_ENV]) if os.environ.get(DATA_ENV) else folder
     for entry in data.get("datasets") or []:
-        if isinstance(entry, dict) and isinstance(entry.get("root"), str) and not Path(entry["root"]).is_absolute():
-            entry["root"] = str((base / entry["root"]).resolve())
+        for key in _FILE_OPTIONS:
+            if isinstance(entry, dict) and isinstance(entry.get(key), str) and not Path(entry[key]).is_absolute():
+                entry[key] = str((base / entry[key]).resolve())
 
 
 def parse_overrides(args: list[str]) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 ``aebench run`` and ``aebench validate`` call :func:`preflight`, which returns one line per problem (all of
 them, not only the first), each naming the config key and the fix:
 
-- the dataset files are present (or ``download: true``), and the data fits the evaluation settings;
+- the dataset files are present (or ``download: true``) and readable, and the data fits the evaluation settings;
 - the FID weights are present for the ``inception`` backend;
 - Lightning accepts the accelerator, devices, strategy and precision on this machine;
 - the output folder is writable, with disk space for the checkpoints (estimated from the models' sizes);
@@ -22,7 +22,9 @@ import lightning.pytorch as pl
 
 from benchmarks.config import BenchmarkConfig, RunSpec, expand_grid
 from benchmarks.evaluation.features import missing_inception_weights
+from benchmarks.evaluation.metrics import METRICS
 from datamodules import DATAMODULES, InMemoryDataModule
+from datamodules.base import DataFileError
 from lightning_modules import MODELS
 
 #: bytes a run keeps beside its weights: results, figure data, logs (measured: well under this on digits)
@@ -50,7 +52,11 @@ def _datasets(config: BenchmarkConfig, problems: list[str]) -> dict[int, InMemor
         if missing is not None:
             problems.append(f"datasets[{i}] ({dataset.name}): {missing}")
             continue
-        datamodule.setup()
+        try:
+            datamodule.setup()
+        except DataFileError as err:
+            problems.append(f"datasets[{i}] ({dataset.name}): {err}")
+            continue
         loaded[i] = datamodule
     return loaded
 
@@ -60,7 +66,15 @@ def _evaluation(config: BenchmarkConfig, data: dict[int, InMemoryDataModule], pr
     cfg = config.evaluation
     if cfg.fid_backend == "inception" and (missing := missing_inception_weights()) is not None:
         problems.append(f"evaluation.fid_backend: {missing}")
+    fid_metrics = [m for m in cfg.selected_metrics() if "fid_backend" in METRICS.get(m).settings]
     for i, datamodule in data.items():
+        unlabelled = datamodule.test.labels.numel() == 0  # type: ignore[union-attr]
+        if cfg.fid_backend == "domain" and fid_metrics and unlabelled:
+            problems.append(
+                f"evaluation.fid_backend: the `domain` FID features are a classifier trained on labels, and "
+                f"datasets[{i}] ({config.datasets[i].name}) has none; add labels to the data, set fid_backend: "
+                f"inception, or list evaluation.metrics without {', '.join(fid_metrics)}"
+            )
         n_train = len(datamodule.train)  # type: ignore[arg-type]
         if "gmm" in cfg.samplers and cfg.gmm_components > n_train:
             problems.append(
