@@ -16,7 +16,6 @@ import logging
 import os
 import signal
 import sys
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +29,7 @@ OVERRIDES_HELP = """config overrides:
     --datasets.0.batch_size 32              --models.1.latent_dim 16
     --evaluation.iwae_k 100                 --trainer.accelerator gpu --trainer.precision bf16-mixed
     --output_dir runs/try                   --trainer.devices 2 --trainer.strategy ddp_spawn
+    --executor.type ray                     --executor.address auto --executor.cpus_per_run 2
 """
 
 EPILOG = f"""quick start:
@@ -39,10 +39,6 @@ EPILOG = f"""quick start:
   aebench config show my.yaml          # the resolved config, defaults filled in
 
 {OVERRIDES_HELP}"""
-
-# torch 2.14 deprecates the pytree class Lightning 2.6.6 (the newest release) still tests with `isinstance`:
-# a FutureWarning on every Trainer, from inside Lightning, that no user code can act on
-warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning)
 
 
 class Interrupted(BaseException):
@@ -76,7 +72,7 @@ def _signals_interrupt() -> Iterator[None]:
 def _quiet_lightning(verbose: bool) -> None:
     """Lightning's per-Trainer banners (GPU available, distributed init) repeat for every run of the grid."""
     if not verbose:
-        for name in ("lightning.pytorch", "lightning.fabric"):
+        for name in ("pytorch_lightning", "lightning_fabric"):
             logging.getLogger(name).setLevel(logging.WARNING)
         os.environ.setdefault("AEBENCH_QUIET", "1")  # the same in ddp_spawn workers (see benchmarks.execution.train)
 

@@ -149,6 +149,11 @@ class DSpritesDataModule(InMemoryDataModule):
 
     label_names = FACTOR_NAMES
     factor_sizes = FACTOR_SIZES
+    #: how :meth:`classifier_labels` folds the factors, for the report's line on the FID feature classifier
+    classifier_labels_note = (
+        "its orientation classes are taken modulo each shape's symmetry (square 90°, ellipse 180°, heart 360°: "
+        "10, 20 and 40 classes), since orientations a symmetry period apart render the same image"
+    )
 
     def __init__(
         self,

@@ -1,4 +1,4 @@
-"""The models: one base LightningModule with the shared steps; AE, VAE, β-VAE, β-TCVAE, FactorVAE, IWAE, RAE and WAE on it; ``MODELS`` names them."""
+"""The models: one base LightningModule with the shared steps; AE, VAE, β-VAE, β-TCVAE, FactorVAE, IWAE, RAE, WAE, VQ-VAE and DAE on it; ``MODELS`` names them."""
 
 from lightning_modules.base import AutoencoderModule
 from lightning_modules.interface import INTERFACE, LatentModel, Prior, missing_interface

@@ -6,11 +6,14 @@ A model (built in, or a user's own class) offers
   diagonal Gaussian posterior, none for a deterministic code (the AE), discrete ``codes`` for a quantised one;
 - ``decode(z) -> Tensor``: codes (B, D) to mean images (B, C, H, W) in [0, 1];
 - ``log_likelihood(x, z) -> Tensor``: log p(x | z) of each image, (B,) nats;
-- ``prior``: an object with ``sample(n, generator)`` and ``log_prob(z)`` (:class:`Prior`), or ``None`` (the AE).
+- ``prior``: an object with ``sample(n, generator)`` and ``log_prob(z)`` (:class:`Prior`), or ``None`` (the AE);
+- a quantised model (the VQ-VAE) also offers ``codebook``: the (K, code_dim) vectors its ``codes`` index, which
+  ``mean`` holds flattened to (B, D).
 
 Which metrics apply follows from what a model offers (see ``benchmarks.evaluation.inputs.capabilities``):
 a model without ``prior`` gets no ELBO or IWAE bound, one with a deterministic posterior no KL, active
-units or mutual information. Those cells read n/a; nothing crashes.
+units or mutual information, one without ``codes`` and ``codebook`` no codebook metrics. Those cells read n/a;
+nothing crashes.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The encoder's output: a diagonal Gaussian q(z|x), or a point (the AE's code) when ``logvar`` is None."""
+"""The encoder's output: a diagonal Gaussian q(z|x), or a point (the AE's code) when ``logvar`` is None; a
+quantised model's point also carries its discrete ``codes``."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from torch import Tensor
 class Posterior:
     mean: Tensor  # (B, D)
     logvar: Tensor | None = None  # (B, D); None for a deterministic encoder
+    codes: Tensor | None = None  # (B, P) codebook indices of a quantised encoder (VQ-VAE), whose ``mean`` they index
 
     @property
     def is_stochastic(self) -> bool:

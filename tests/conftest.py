@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
+from filelock import FileLock
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
@@ -17,10 +18,19 @@ if os.environ.get("PYTEST_XDIST_WORKER"):  # one process per core under `-n`: a 
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
+def _session_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of this test session shared by all its xdist workers (each worker's own base folder otherwise)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _feature_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Domain classifiers trained by tests go to one temporary cache, shared by the whole session."""
-    os.environ["AEBENCH_CACHE"] = str(tmp_path_factory.mktemp("aebench-cache"))
+    """Domain classifiers trained by tests go to one temporary cache, shared by the whole session and its workers
+    (the cache writes atomically, so two workers training one classifier at once only duplicate work)."""
+    cache = _session_root(tmp_path_factory) / "aebench-cache"
+    cache.mkdir(exist_ok=True)
+    os.environ["AEBENCH_CACHE"] = str(cache)
 
 
 TINY_CONFIG: dict[str, Any] = {
@@ -39,13 +49,19 @@ TINY_CONFIG: dict[str, Any] = {
 
 @pytest.fixture(scope="session")
 def tiny_benchmark(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The output folder of the tiny config, trained once per session (do not modify it: use ``tiny_copy``)."""
+    """The output folder of the tiny config, trained once per session by whichever xdist worker needs it first
+    (do not modify it: use ``tiny_copy``)."""
     from benchmarks.cli import main
 
-    folder = tmp_path_factory.mktemp("tiny-benchmark")
-    config = folder / "tiny.yaml"
-    config.write_text(yaml.safe_dump({**TINY_CONFIG, "output_dir": str(folder / "out")}))
-    assert main(["run", "--config", str(config)]) == 0
+    folder = _session_root(tmp_path_factory) / "tiny-benchmark"
+    with FileLock(f"{folder}.lock"):
+        if not (folder / "trained").exists():
+            shutil.rmtree(folder, ignore_errors=True)  # a worker that failed half-way left it
+            folder.mkdir()
+            config = folder / "tiny.yaml"
+            config.write_text(yaml.safe_dump({**TINY_CONFIG, "output_dir": str(folder / "out")}))
+            assert main(["run", "--config", str(config)]) == 0
+            (folder / "trained").touch()
     return folder / "out"
 
 

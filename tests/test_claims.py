@@ -11,6 +11,7 @@ from benchmarks.reporting.claims import (
     AE,
     CLAIMS,
     CONTRADICTED,
+    NOT_APPLICABLE,
     NOT_SEPARATED,
     NOT_TESTED,
     SUPPORTED,
@@ -161,9 +162,9 @@ def test_beta_trend_counts_the_vae_as_beta_one_and_needs_two_betas() -> None:
 
 def test_a_new_claim_is_one_entry_and_rows_can_be_named_by_hparams() -> None:
     results = rows("ae", {"fid_prior": HIGH}) + sweep({0.5: [1.0, 1.0, 1.1], 4.0: LOW}, metric="fid_prior")
-    new = Claim("7", "β = 4 samples beat the AE's", (Compare("fid_prior", Rows("beta_vae", {"beta": 4.0}), "<", AE),))
+    new = Claim("8", "β = 4 samples beat the AE's", (Compare("fid_prior", Rows("beta_vae", {"beta": 4.0}), "<", AE),))
     by_dataset = evaluate_claims(results, [*CLAIMS, new])
-    assert [c["id"] for c in by_dataset["digits"]] == ["1", "2", "3", "4", "5", "6", "7"]
+    assert [c["id"] for c in by_dataset["digits"]] == ["1", "2", "3", "4", "5", "6", "7", "8"]
     assert by_dataset["digits"][-1]["verdict"] == SUPPORTED
 
 
@@ -195,3 +196,43 @@ def test_relation_direction(relation: str) -> None:
     part = Compare("recon_mse", AE, relation, Rows("vae"))  # type: ignore[arg-type]
     result = evaluate_claim(Claim("x", "x", (part,)), rows("ae", {"recon_mse": LOW}) + rows("vae", {"recon_mse": HIGH}))
     assert result["verdict"] == (SUPPORTED if relation == "<" else CONTRADICTED)
+
+
+def with_capabilities(records: list[dict], *capabilities: str) -> list[dict]:
+    """The records as a real run writes them: with the capabilities their evaluation recorded."""
+    return [{**r, "eval_identity": {"capabilities": sorted(capabilities)}} for r in records]
+
+
+def disentanglement_sweep(values_by_beta: dict[float, list[float]]) -> list[dict]:
+    """The VAE as β = 1 and β-VAE rows at the other β, with the same per-seed values for MIG and DCI."""
+    records = rows("vae", {"mig": values_by_beta[1.0], "dci_disentanglement": values_by_beta[1.0]})
+    for beta, values in values_by_beta.items():
+        if beta != 1.0:
+            scores = {"mig": values, "dci_disentanglement": values}
+            records += rows("beta_vae", scores, label=f"beta_vae[beta={beta:g}]", beta=beta)
+    return with_capabilities(records, "decoder", "labels", "factors")
+
+
+def test_raising_beta_increases_disentanglement_claim() -> None:
+    rising = disentanglement_sweep({1.0: [0.05, 0.06, 0.07], 4.0: [0.15, 0.16, 0.17], 16.0: [0.30, 0.31, 0.29]})
+    result = verdict("7", rising)
+    assert claim("7").text == "Raising β increases disentanglement (MIG, DCI)"
+    assert result["verdict"] == SUPPORTED and result["metric"] == "mig; dci_disentanglement"
+    assert result["values"].startswith("mig: β=1 ") and "β=16 " in result["values"]
+    flat = verdict("7", disentanglement_sweep({1.0: NOISY_A, 4.0: NOISY_B, 16.0: NOISY_A}))
+    assert flat["verdict"] == NOT_SEPARATED
+    falling = verdict("7", disentanglement_sweep({1.0: [0.30, 0.31, 0.29], 4.0: [0.15, 0.16, 0.17], 16.0: [0.05, 0.06]}))
+    assert falling["verdict"] == CONTRADICTED
+
+
+def test_disentanglement_claim_is_not_applicable_without_factors() -> None:
+    capabilities = ("decoder", "labels", "likelihood", "prior", "gaussian_posterior", "standard_normal_prior")
+    digits = with_capabilities(sweep({4.0: HIGH, 16.0: LOW}) + rows("vae", {"recon_mse": LOW}), *capabilities)
+    result = evaluate_claims(digits)["digits"]
+    row = next(c for c in result if c["id"] == "7")
+    assert row["verdict"] == NOT_APPLICABLE and row["values"] == "mig: n/a; dci_disentanglement: n/a"
+    assert "applies to no run of this dataset (it needs factors)" in row["detail"]
+    trend = next(c for c in result if c["id"] == "5")  # the claims that apply are still tested, and alone in Holm
+    assert trend["verdict"] != NOT_APPLICABLE and "Holm-adjusted over 1 tests" in trend["detail"]
+    unrecorded = verdict("7", sweep({4.0: HIGH, 16.0: LOW}))  # records that do not say: missing, not inapplicable
+    assert unrecorded["verdict"] == NOT_TESTED

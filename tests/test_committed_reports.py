@@ -21,7 +21,10 @@ def test_reference_reports_are_committed() -> None:
     assert {p.name for p in COMMITTED} >= {"default", "beta_sweep"}
 
 
-@pytest.mark.parametrize("report", COMMITTED, ids=[p.name for p in COMMITTED])
+# the default report in the default suite; the others (each rebuild draws every figure) with `make test-slow`
+@pytest.mark.parametrize(
+    "report", [pytest.param(p, id=p.name, marks=() if p.name == "default" else pytest.mark.slow) for p in COMMITTED]
+)
 def test_committed_tables_match_what_the_code_writes(report: Path, tmp_path: Path) -> None:
     shutil.copytree(report / "results", tmp_path / "results")
     shutil.copy(report / "meta.json", tmp_path / "meta.json")

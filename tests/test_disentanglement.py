@@ -350,3 +350,18 @@ def test_metrics_run_through_the_evaluation_on_factor_data() -> None:
     assert m["mig"] > 0.95 and m["modularity"] > 0.95 and m["dci_disentanglement"] > 0.95  # ≤ 20 values: bins resolve
     again = evaluate(Encoder(torch.tensor([2.0, -1.0, 0.5])), context, seed=0).metrics
     assert again == m  # every draw comes from the run's generators
+
+
+def test_dci_leaves_its_importance_matrix_for_the_traversal_figure() -> None:
+    from benchmarks.evaluation.inputs import EvalInputs
+    from benchmarks.evaluation.metrics.dci import DCI
+
+    dm = TinyFactors()
+    dm.setup()
+    config = EvaluationConfig(metrics=["dci"], disentanglement=DisentanglementConfig(num_train=300, num_test=100))
+    inputs = EvalInputs(Encoder(torch.tensor([2.0, -1.0, 0.5])), EvalContext.build(dm, "tiny_factors", config), seed=0)
+    scores = DCI().compute(inputs)
+    importance = inputs.figure_arrays["dci_importance"]
+    assert importance.shape == (3, 3) and inputs.figure_arrays["factor_names"].tolist() == ["a", "b", "c"]
+    assert (importance.argmax(axis=1) == np.arange(3)).all()  # code dim k is factor k: its row peaks at k
+    assert scores["dci_disentanglement"] == pytest.approx(_dci_from_importance(importance)[0])

@@ -8,7 +8,7 @@ import json
 import math
 from pathlib import Path
 
-import lightning.pytorch as pl
+import pytorch_lightning as pl
 import pytest
 import torch
 

@@ -12,7 +12,7 @@ README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
 def test_readme_metric_table_matches_the_catalogue() -> None:
     section = README.split("## Metrics", 1)[1].split("\n## ", 1)[0]
-    documented = set(re.findall(r"^\| `([a-z_<>]+)` \|", section, flags=re.MULTILINE))
+    documented = set(re.findall(r"^\| `([a-z0-9_.@<>]+)` \|", section, flags=re.MULTILINE))
     assert documented == {key.name for key in all_keys()}
 
 

@@ -187,3 +187,17 @@ def test_orientations_a_symmetry_period_apart_render_the_same_image_and_are_fold
         half = base.clone()
         half[0, 2] += period // 2  # half a period: a different image, and a different folded class
         assert not torch.equal(render(base), render(half)) and not torch.equal(fold_orientation(base), fold_orientation(half))
+
+
+@pytest.mark.slow
+def test_the_fid_feature_classifier_resolves_every_factor() -> None:
+    """On the split of `dsprites_quick` (8,000 training images) every factor, orientation folded by symmetry,
+    clears the accuracy bar (measured: shape 0.80, scale 0.98, orientation 0.48, positions 0.74–0.80), in ~60
+    CPU-seconds."""
+    from benchmarks.evaluation.domain_classifier import train_classifier, unreliable_labels
+
+    dm = DSpritesDataModule(n_train=8000, n_val=1000, n_test=500)
+    dm.setup()
+    _, meta = train_classifier(dm, seed=0)
+    assert unreliable_labels(meta) == [], meta["test_acc"]
+    assert meta["train_seconds"] < 120, meta["train_seconds"]  # ≤ 60 s on 2 idle cores; slack for a busy machine

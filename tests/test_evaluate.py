@@ -15,6 +15,7 @@ from benchmarks.evaluation.baselines import BASELINES
 from benchmarks.evaluation.evaluate import evaluate, evaluation_identity, is_current
 from benchmarks.evaluation.inputs import EvalContext, EvalInputs
 from benchmarks.evaluation.metrics import METRICS, Key, Metric
+from benchmarks.evaluation.metrics.denoise import CORRUPTIONS
 from benchmarks.evaluation.metrics.interp_path_ratio import InterpPathRatio
 from datamodules import DATAMODULES
 from lightning_modules import MODELS, Posterior
@@ -83,8 +84,9 @@ def test_vae_metrics_are_mutually_consistent(context: EvalContext) -> None:
     assert sorted(figure["traversal_dims"].tolist()) == [0, 1, 2, 3]
     kl = torch.tensor(metrics["kl_per_dim"])
     assert torch.equal(torch.as_tensor(figure["traversal_dims"]), kl.argsort(descending=True))
-    without_factors = {name for name in METRICS.in_order() if "factors" not in METRICS.get(name).requires}
-    assert set(result.seconds) == without_factors  # every metric that needs no factors applies to a VAE
+    unneeded = {"factors", "codebook"}  # a VAE on digits: no factors, no quantised codes
+    applicable = {name for name in METRICS.in_order() if not unneeded & METRICS.get(name).requires}
+    assert set(result.seconds) == applicable  # every metric that needs neither applies to a VAE
 
 
 def test_ae_gets_n_a_for_what_needs_a_posterior_and_shares_the_data_floor(context: EvalContext) -> None:
@@ -94,7 +96,9 @@ def test_ae_gets_n_a_for_what_needs_a_posterior_and_shares_the_data_floor(contex
     assert {"samples_prior", "samples_gauss", "samples_gmm"} <= set(ae.figure)
     pixels = BASELINES["pixels"](context.datamodule.train.images, 0, seed=0)
     baseline = evaluate(pixels, context, seed=0)
-    assert set(baseline.metrics) == {"fid_data", "probe_acc"} and baseline.figure == {}  # no decoder, no prior
+    # no decoder, no prior: the data floor, the identity's denoising, and what reads codes and labels only
+    shared = {"fid_data", *(f"denoise_input_mse_{c}" for c in CORRUPTIONS)}
+    assert set(baseline.metrics) == {*shared, "probe_acc", "retrieval_p@10", "retrieval_map"} and baseline.figure == {}
     assert baseline.metrics["fid_data"] == ae.metrics["fid_data"]  # computed once per seed, shared by every row
 
 

@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmarks.reporting.figures import FIGURES, FigureData, _tile, draw_figures, kl_bars
+from benchmarks.reporting.figures import FIGURES, FigureData, _tile, draw_figures, kl_bars, tracked_factors
 from benchmarks.reporting.build import load_outputs
-from tests.test_report import write_mock_benchmark
+from tests.test_report import mock_record, write_mock_benchmark
 
 IMAGE_FIGURES = {"reconstructions", "samples", "interpolations", "traversals", "latent_2d"}
-SWEEP_FIGURES = {"rate_distortion", "metrics_vs_beta"}
+FACTOR_FIGURES = {"disentanglement_vs_beta"}  # the mock digits benchmark has no factors
+SWEEP_FIGURES = {"rate_distortion", "metrics_vs_beta"} | FACTOR_FIGURES
 
 
 def _data(out: Path) -> FigureData:
@@ -30,7 +31,7 @@ def mock_data(tmp_path_factory: pytest.TempPathFactory) -> FigureData:
 
 def test_every_figure_is_a_valid_small_png(mock_data: FigureData, tmp_path: Path) -> None:
     paths = draw_figures(mock_data, tmp_path)
-    assert set(paths) == set(FIGURES)
+    assert set(paths) == set(FIGURES) - FACTOR_FIGURES
     for name, path in paths.items():
         assert path == tmp_path / "figures" / "digits" / f"{name}.png"
         with Image.open(path) as image:
@@ -57,7 +58,7 @@ def test_a_missing_npz_falls_back_to_the_next_seed_or_drops_the_row(tmp_path: Pa
 def test_without_figure_data_only_the_metric_figures_are_drawn(tmp_path: Path) -> None:
     write_mock_benchmark(tmp_path, npz=False)
     drawn = draw_figures(_data(tmp_path), tmp_path)
-    assert set(drawn) == set(FIGURES) - IMAGE_FIGURES
+    assert set(drawn) == set(FIGURES) - IMAGE_FIGURES - FACTOR_FIGURES
     assert not any((tmp_path / "figures" / "digits" / f"{name}.png").exists() for name in IMAGE_FIGURES)
 
 
@@ -105,3 +106,50 @@ def test_latent_projections_keep_separated_clusters_apart() -> None:
         assert np.array_equal(points, project_2d(means, method))  # seeded: the same report twice
     with pytest.raises(ValueError, match="'pca' or 'tsne'"):
         project_2d(means, "umap")
+
+
+def test_traversal_rows_are_labelled_by_the_factor_each_dim_matters_most_for() -> None:
+    importance = np.array([[0.0, 0.9, 0.1], [0.5, 0.0, 0.0], [0.0, 0.0, 0.0], [0.2, 0.1, 0.7]])  # (4 dims, 3 factors)
+    labels = tracked_factors(importance, [3, 0, 1, 2], ["shape", "scale", "orientation"])
+    assert labels == ["z3 orientation 70%", "z0 scale 90%", "z1 shape 100%", "z2 —"]
+
+
+DISENTANGLEMENT = ("betavae_score", "factorvae_score", "mig", "dci_disentanglement", "dci_completeness",
+                   "dci_informativeness", "sap", "modularity")  # fmt: skip
+
+
+def factor_sweep() -> list[dict]:
+    """Constructed records of a dSprites β sweep: the VAE (β = 1) and β-VAE at 4 and 16, every score rising with β,
+    and an AE and a β-TCVAE that are no part of it."""
+    records = []
+    for seed in (0, 1, 2):
+        for model, beta in (("vae", 1.0), ("beta_vae", 4.0), ("beta_vae", 16.0), ("ae", None), ("beta_tcvae", 6.0)):
+            label = f"beta_vae[beta={beta:g}]" if model == "beta_vae" else model
+            scores = {k: 0.1 + 0.05 * np.log(beta or 1.0) + 0.01 * seed for k in DISENTANGLEMENT}
+            hparams = {"beta": beta} if beta is not None else {}
+            record = mock_record(model, label, seed, {"recon_mse": 0.01, **scores}, hparams)
+            records.append({**record, "dataset": "dsprites"})
+    return records
+
+
+def test_disentanglement_against_beta_from_constructed_results(tmp_path: Path) -> None:
+    data = FigureData("dsprites", factor_sweep(), {})
+    path = FIGURES["disentanglement_vs_beta"](data, tmp_path)
+    assert path == tmp_path / "disentanglement_vs_beta.png"
+    with Image.open(path) as image:
+        assert image.format == "PNG" and 600 <= image.width <= 1600 and 200 <= image.height <= 1000, image.size
+    others = FIGURES["metrics_vs_beta"](data, tmp_path)  # recon_mse only: the scores have their own figure
+    assert others is not None
+    without = FigureData("dsprites", [r for r in factor_sweep() if r["model"] != "beta_vae"], {})
+    assert FIGURES["disentanglement_vs_beta"](without, tmp_path / "none") is None  # the VAE alone is one β
+
+
+def test_the_sweep_figure_plots_the_beta_family_with_its_confidence_intervals(tmp_path: Path) -> None:
+    """The points of each panel: β = 1 (the VAE), 4, 16, at the mean over seeds with the 95% t-interval."""
+    from benchmarks.reporting.figures import _sweep_rows
+
+    points = _sweep_rows(FigureData("dsprites", factor_sweep(), {}))
+    assert [beta for beta, _ in points] == [1.0, 4.0, 16.0]
+    assert [row.label for _, row in points] == ["vae", "beta_vae[beta=4]", "beta_vae[beta=16]"]
+    mig = points[2][1].stats["mig"]
+    assert mig.mean == pytest.approx(0.1 + 0.05 * np.log(16) + 0.01) and mig.low < mig.mean < mig.high

@@ -137,8 +137,8 @@ def test_a_finite_but_diverged_run_is_flagged_and_never_best() -> None:
     ("damage", "why"),
     [
         pytest.param(lambda p: p.write_bytes(b"\xff\xfe not utf-8"), "UnicodeDecodeError", marks=pytest.mark.slow),
-        (lambda p: p.write_text(json.dumps({k: v for k, v in json.loads(p.read_text()).items() if k != "label"})),
-         "missing key 'label'"),  # one damage in the default suite, the others with `make test-slow`
+        pytest.param(lambda p: p.write_text(json.dumps({k: v for k, v in json.loads(p.read_text()).items() if k != "label"})),
+                     "missing key 'label'", marks=pytest.mark.slow),
         pytest.param(lambda p: p.write_text(json.dumps({**json.loads(p.read_text()), "metrics": {}})),
                      "no metrics although", marks=pytest.mark.slow),
         pytest.param(lambda p: p.write_text(json.dumps({**json.loads(p.read_text()), "metrics": {"recon_mse": "high"}})),

@@ -205,3 +205,26 @@ def test_without_meta_json_provenance_comes_from_the_records(tmp_path: Path) -> 
 def test_an_empty_folder_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="no results files"):
         build_report(tmp_path)
+
+
+def test_the_evaluation_line_states_every_cut_of_a_factor_dataset() -> None:
+    """Data size, the classifier's accuracy against chance with its label folding, and the disentanglement sample
+    sizes, each cut named with the protocol's size."""
+    from dataclasses import asdict
+
+    from benchmarks.config.settings import DisentanglementConfig
+    from benchmarks.reporting.writers import evaluation_summary
+
+    record = mock_record("vae", "vae", 0, {"recon_mse": 0.01, "mig": 0.1})
+    sizes = asdict(DisentanglementConfig(betavae_num_train=300, num_test=1000))
+    record["config"]["evaluation"]["disentanglement"] = sizes
+    record["eval_info"].update(
+        feature_test_acc={"shape": 0.8, "scale": 0.99}, feature_chance={"shape": 0.35, "scale": 0.17},
+        feature_labels="its orientation classes are folded",
+    )
+    line = evaluation_summary([record])
+    assert "Data: 1000 training and 300 test images." in line
+    assert "shape 0.800 (chance 0.350), scale 0.990 (chance 0.170); its orientation classes are folded" in line
+    assert "300 (protocol 10000) to fit" in line and "scored on 1000 (protocol 5000) codes" in line
+    assert "MIG and modularity on 10000 codes (20 bins)" in line  # a protocol size stands alone
+    assert "Disentanglement" not in evaluation_summary([mock_record("vae", "vae", 0, {"recon_mse": 0.01})])

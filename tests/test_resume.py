@@ -44,6 +44,7 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp / "out"
 
 
+@pytest.mark.slow
 def test_interrupted_benchmark_finishes_only_what_is_missing(tmp_path: Path, uninterrupted: Path, monkeypatch) -> None:
     config = _config(tmp_path, "out")
     real_execute = benchmarks.execution.runner.execute
@@ -102,6 +103,7 @@ def test_an_evaluation_change_reevaluates_from_checkpoints_and_never_retrains(tm
             assert mtime == before[name][0]
 
 
+@pytest.mark.slow
 def test_evaluate_rescores_a_whole_folder_and_says_so(uninterrupted: Path, tmp_path: Path, capsys) -> None:
     folder = tmp_path / "copy"
     shutil.copytree(uninterrupted, folder)

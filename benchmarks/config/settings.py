@@ -34,7 +34,7 @@ _POSITIVE = {
 }  # fmt: skip
 _NON_NEGATIVE = {
     "beta", "capacity_max", "capacity_gamma", "split_seed", "free_bits", "z_weight", "reg_weight", "mmd_weight", "alpha",
-    "gamma",
+    "gamma", "noise_level",
 }  # fmt: skip
 _FRACTIONS = {"val_fraction", "test_fraction"}
 _POSITIVE_ITEMS = {"hidden", "disc_hidden"}  # lists whose every element must be > 0 (a layer of width 0 trains a constant)
@@ -164,7 +164,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainerConfig:
-    """Options passed through to ``lightning.pytorch.Trainer`` (same names)."""
+    """Options passed through to ``pytorch_lightning.Trainer`` (same names)."""
 
     max_epochs: int = 100
     max_steps: int = -1
@@ -262,6 +262,12 @@ class EvaluationConfig:
             if name not in METRICS:
                 raise ConfigError(f"{path}.metrics[{i}]: {METRICS.unknown_message(name)}")
 
+    def fid_metrics(self) -> list[str]:
+        """The selected metrics that need FID features (they read ``fid_backend``)."""
+        from benchmarks.evaluation.metrics import METRICS
+
+        return [name for name in self.selected_metrics() if "fid_backend" in METRICS.get(name).settings]
+
     def selected_metrics(self) -> list[str]:
         """The metric names this evaluation runs (where they apply), in the registry's order."""
         from benchmarks.evaluation.metrics import METRICS
@@ -281,6 +287,26 @@ class LoggerConfig:
 
 
 @dataclass(frozen=True)
+class ExecutorConfig:
+    """How the runs of the grid are executed: in this process, in order (``local``), or one Ray task per run
+    (``ray``, see :mod:`benchmarks.execution.ray_executor`). Neither changes a run's numbers or its run id."""
+
+    type: Literal["local", "ray"] = "local"
+    address: str | None = None  # ray: None starts a local instance; "auto" or "ray://host:10001" joins a cluster
+    cpus_per_run: int = 1  # ray: CPUs reserved per run, and its torch threads
+    gpus_per_run: float = 0  # ray: GPUs reserved per run (match trainer.devices for DDP within a run)
+    max_retries: int = 1  # ray: a run whose worker process dies is retried this often, then recorded failed
+
+    def validate(self, path: str) -> None:
+        if self.cpus_per_run < 1:
+            raise ConfigError(f"{path}.cpus_per_run: must be >= 1, got {self.cpus_per_run}")
+        if self.gpus_per_run < 0:
+            raise ConfigError(f"{path}.gpus_per_run: must be >= 0, got {self.gpus_per_run:g}")
+        if self.max_retries < 0:
+            raise ConfigError(f"{path}.max_retries: must be >= 0, got {self.max_retries}")
+
+
+@dataclass(frozen=True)
 class BenchmarkConfig:
     datasets: list[DatasetConfig]
     models: list[ModelConfig]
@@ -290,6 +316,7 @@ class BenchmarkConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
     cpu_threads: int | None = None  # None: torch's default, but 1 for MLP-sized models (faster, see train.py)
     source: str = ""  # the YAML file it came from (filled by ``load_config``)
 
@@ -308,8 +335,24 @@ class BenchmarkConfig:
         dupes = sorted({x for x in labels if labels.count(x) > 1})
         if dupes:
             raise ConfigError(f"models: duplicate row labels {dupes}; give each model entry a distinct 'label'")
+        if self.executor.type == "ray":
+            self._validate_ray()
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", self.name):
             raise ConfigError(f"name: use letters, digits, '_', '-', '.' only, got {self.name!r}")
+
+    def _validate_ray(self) -> None:
+        """What a run needs to be one Ray task: its ranks (if any) started inside the task, on one node."""
+        strategy = str(self.trainer.strategy)
+        if "ddp" in strategy and not ("spawn" in strategy or "fork" in strategy):
+            raise ConfigError(
+                f"trainer.strategy: {strategy!r} re-launches the command per rank, which a Ray task cannot; use "
+                "ddp_spawn for DDP within a run under executor.type ray"
+            )
+        if self.trainer.num_nodes > 1:
+            raise ConfigError(
+                f"trainer.num_nodes: a Ray task runs on one node, got {self.trainer.num_nodes}; under executor.type "
+                "ray a run uses the devices of one node (trainer.devices, executor.gpus_per_run)"
+            )
 
     @property
     def output_path(self) -> Path:

@@ -11,7 +11,9 @@ as dSprites), summed cross-entropy; early-stopped and selected on val loss. Ever
 - The features are standardised with the mean and standard deviation of each feature over the training split,
   so a FID is in units of the training features' spread, whatever the classifier's internal scale.
 - Images of 64 px and more are average-pooled to half their side first: a quarter of the work, and dSprites'
-  32 positions are still two pixels apart at 32 px.
+  32 positions are still two pixels apart at 32 px. They train at a higher learning rate (``pooled_lr``): on
+  dSprites (10,000 training images, 3,000 steps, ~55 CPU-seconds on one core) the held-out shape accuracy reached
+  0.79 at 3e-3 against 0.67 at 1e-3 (chance 0.35, bar 0.69), orientation (folded) 0.51 against 0.25 (chance 0.07).
 - The classifier is valid for FID when its held-out accuracy on every label clears :func:`accuracy_bar`;
   :func:`unreliable_labels` names the labels that do not, and the report marks the FID columns then.
 """
@@ -30,7 +32,7 @@ from datamodules import InMemoryDataModule, TensorBatches
 
 # Everything that shapes the classifier and its features: a change here changes the cache file name.
 RECIPE: dict[str, Any] = {
-    "version": 2,
+    "version": 3,
     "min_conv_size": 28,  # smaller images (8×8 digits) get an MLP: too small for a conv stack to pay off
     "mlp_hidden": 256,
     "mlp_features": 64,  # few features: FID covariances are estimated from a few hundred test images
@@ -38,6 +40,7 @@ RECIPE: dict[str, Any] = {
     "conv_features": 128,
     "batch_size": 128,
     "lr": 1e-3,
+    "pooled_lr": 3e-3,  # for images pooled first (see the module docstring)
     "weight_decay": 1e-4,
     "max_steps": 3000,  # across epochs
     "pool_from": 64,  # images at least this large are average-pooled 2× first
@@ -60,6 +63,7 @@ class DomainClassifier(nn.Module):
         c, h, w = image_shape
         self.is_mlp = min(h, w) < RECIPE["min_conv_size"]
         pool: list[nn.Module] = [nn.AvgPool2d(2)] if min(h, w) >= RECIPE["pool_from"] else []
+        self.lr = RECIPE["pooled_lr"] if pool else RECIPE["lr"]
         if self.is_mlp:
             hidden, self.n_features = RECIPE["mlp_hidden"], RECIPE["mlp_features"]
             layers = [nn.Flatten(), nn.Linear(c * h * w, hidden), nn.ReLU(), nn.Linear(hidden, self.n_features)]
@@ -141,7 +145,7 @@ def train_classifier(
               ("val", val), ("test", test))}  # fmt: skip
     val_images, val_labels = val.images[: RECIPE["max_val"]], labels["val"][: RECIPE["max_val"]]
     model = build_classifier(datamodule, seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=RECIPE["lr"], weight_decay=RECIPE["weight_decay"])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=model.lr, weight_decay=RECIPE["weight_decay"])
     epoch = TensorBatches((train.images, labels["train"]), RECIPE["batch_size"], shuffle=True, seed=seed)
     batches = itertools.islice(itertools.chain.from_iterable(itertools.repeat(epoch)), RECIPE["max_steps"])
     best_loss, best_state, best_step, stale = float("inf"), model.state_dict(), 0, 0

@@ -11,7 +11,9 @@
   ``traversal_values`` the sweep in prior units (without a KL: units of each code dim's training std), and
   ``traversal_unit`` which of the two;
 - ``latent_means``: (N_test, D) test latent means (the report maps them to 2-D); ``labels``: their first label
-  column, named ``label_name`` (dSprites: ``shape``).
+  column, named ``label_name`` (dSprites: ``shape``);
+- whatever arrays the metrics left in ``EvalInputs.figure_arrays``: on factor data, ``dci_importance`` (D, K), the
+  DCI importance matrix, and ``factor_names`` (K,), which label the traversal rows by factor.
 """
 
 from __future__ import annotations
@@ -76,4 +78,5 @@ def figure_data(inputs: EvalInputs, metrics: dict[str, Any]) -> dict[str, np.nda
         "latent_means": codes.numpy(),
         "labels": inputs.datamodule.test.labels.reshape(len(codes), -1)[:, 0].numpy(),
         "label_name": np.array(inputs.datamodule.label_names[0]),
+        **inputs.figure_arrays,
     }

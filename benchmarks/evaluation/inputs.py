@@ -16,6 +16,7 @@ The capabilities of a run (:func:`capabilities`) are what metrics declare in ``r
 ``prior_density``         its prior has a log-density (``prior.log_prob``)
 ``standard_normal_prior`` its prior is N(0, I) (codes are in prior units: KL per dim, active units)
 ``gaussian_posterior``    ``encode`` gives a diagonal Gaussian (a log-variance), not a point
+``codebook``              ``encode`` gives discrete ``codes`` into the model's ``codebook`` (the VQ-VAE)
 ``labels``                the dataset has class or factor labels
 ``factors``               the dataset declares generative factors (``factor_sizes``, e.g. dSprites)
 ========================= =====================================================================
@@ -29,6 +30,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -93,6 +95,9 @@ class EvalContext:
             extractor = self.scorer.extractor
             info.update(fid_features=extractor.num_features, feature_test_acc=extractor.info.get("test_acc"),
                         feature_chance=extractor.info.get("chance"), feature_unreliable=extractor.info.get("unreliable"))  # fmt: skip
+            note = getattr(self.datamodule, "classifier_labels_note", None)  # how its labels were folded, if they were
+            if note:
+                info["feature_labels"] = note
         from benchmarks.evaluation.metrics.mutual_info import mi_upper_bound
 
         return {**info, "iwae_k": self.config.iwae_k, "mi_n": n_test, "mi_log_n": mi_upper_bound(n_test)}
@@ -118,6 +123,7 @@ def capabilities(model: Any, posterior: Posterior, datamodule: InMemoryDataModul
         "prior_density": callable(getattr(prior, "log_prob", None)),
         "standard_normal_prior": isinstance(prior, StandardNormal),
         "gaussian_posterior": posterior.logvar is not None,
+        "codebook": posterior.codes is not None and getattr(model, "codebook", None) is not None,
         "labels": datamodule.test.labels.numel() > 0,  # type: ignore[union-attr]
         "factors": getattr(datamodule, "factor_sizes", None) is not None,
     }
@@ -141,6 +147,8 @@ class EvalInputs:
         self._samples: dict[str, Tensor] = {}
         self._samplers: dict[str, LatentSampler] = {}
         self._features: dict[str, Tensor] = {}
+        # arrays a metric leaves for the report's figures (DCI's importance matrix); figure_data saves them
+        self.figure_arrays: dict[str, np.ndarray] = {}
 
     def generator(self, purpose: str) -> torch.Generator:
         """A fresh CPU generator for ``purpose``, seeded from the run's seed and the purpose's name."""
@@ -158,14 +166,16 @@ class EvalInputs:
 
     @torch.no_grad()
     def posterior(self, split: str) -> Posterior:
-        """q(z|x) of every image of ``split`` ("train" or "test"); the AE's ``logvar`` stays None."""
+        """q(z|x) of every image of ``split`` ("train" or "test"); the AE's ``logvar`` stays None, as do the
+        ``codes`` of a model that is not quantised."""
         if split not in self._posteriors:
             parts = [self.model.encode(x.to(self.device)) for x in self.images(split).split(self.config.batch_size)]
             mean = check_finite(torch.cat([p.mean for p in parts]).cpu(), f"posterior means of the {split} split")
             logvar = None if parts[0].logvar is None else torch.cat([p.logvar for p in parts]).cpu()  # type: ignore[misc]
             if logvar is not None:
                 check_finite(logvar, f"posterior log-variances of the {split} split")
-            self._posteriors[split] = Posterior(mean, logvar)
+            codes = None if parts[0].codes is None else torch.cat([p.codes for p in parts]).cpu()  # type: ignore[misc]
+            self._posteriors[split] = Posterior(mean, logvar, codes)
         return self._posteriors[split]
 
     @torch.no_grad()

@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import lightning.pytorch as pl
+import pytorch_lightning as pl
 import torch
-from lightning.pytorch.callbacks import Callback, Checkpoint, EarlyStopping
+from pytorch_lightning.callbacks import Callback, Checkpoint, EarlyStopping
 
 from benchmarks.progress import eta
 
@@ -28,7 +28,10 @@ class DivergedError(RuntimeError):
 
     def __init__(self, value: float, epoch: int, step: int) -> None:
         super().__init__(f"loss became {value} at epoch {epoch}, step {step}")
-        self.epoch, self.step = epoch, step
+        self.value, self.epoch, self.step = value, epoch, step
+
+    def __reduce__(self) -> tuple[type, tuple[float, int, int]]:
+        return type(self), (self.value, self.epoch, self.step)  # picklable: a Ray worker sends it to the driver
 
 
 class TrainingHeartbeat(EarlyStopping):
@@ -131,7 +134,7 @@ class ProcessGroupTeardown(Callback):
     """
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        from lightning.pytorch.strategies.launchers.multiprocessing import _MultiProcessingLauncher
+        from pytorch_lightning.strategies.launchers.multiprocessing import _MultiProcessingLauncher
 
         spawned = isinstance(trainer.strategy.launcher, _MultiProcessingLauncher)
         if spawned and torch.distributed.is_available() and torch.distributed.is_initialized():

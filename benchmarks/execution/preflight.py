@@ -5,9 +5,10 @@ them, not only the first), each naming the config key and the fix:
 
 - the dataset files are present (or ``download: true``) and readable, and the data fits the evaluation settings;
 - the FID weights are present for the ``inception`` backend;
-- Lightning accepts the accelerator, devices, strategy and precision on this machine;
+- Lightning accepts the accelerator, devices, strategy and precision on this machine (unless the runs go to a
+  Ray cluster: ``executor.address``);
 - the output folder is writable, with disk space for the checkpoints (estimated from the models' sizes);
-- the optional packages the config needs are installed (W&B, TensorBoard).
+- the optional packages the config needs are installed (W&B, TensorBoard, Ray).
 """
 
 from __future__ import annotations
@@ -18,11 +19,10 @@ import tempfile
 import warnings
 from pathlib import Path
 
-import lightning.pytorch as pl
+import pytorch_lightning as pl
 
 from benchmarks.config import BenchmarkConfig, RunSpec, expand_grid
 from benchmarks.evaluation.features import missing_inception_weights
-from benchmarks.evaluation.metrics import METRICS
 from datamodules import DATAMODULES, InMemoryDataModule
 from datamodules.base import DataFileError
 from lightning_modules import MODELS
@@ -66,7 +66,7 @@ def _evaluation(config: BenchmarkConfig, data: dict[int, InMemoryDataModule], pr
     cfg = config.evaluation
     if cfg.fid_backend == "inception" and (missing := missing_inception_weights()) is not None:
         problems.append(f"evaluation.fid_backend: {missing}")
-    fid_metrics = [m for m in cfg.selected_metrics() if "fid_backend" in METRICS.get(m).settings]
+    fid_metrics = cfg.fid_metrics()
     for i, datamodule in data.items():
         unlabelled = datamodule.test.labels.numel() == 0  # type: ignore[union-attr]
         if cfg.fid_backend == "domain" and fid_metrics and unlabelled:
@@ -133,6 +133,8 @@ def _packages(config: BenchmarkConfig, problems: list[str]) -> None:
     package = _OPTIONAL_PACKAGES.get(config.logger.type)
     if package is not None and importlib.util.find_spec(package) is None:
         problems.append(f"logger.type: {config.logger.type!r} needs the package {package}: pip install {package}")
+    if config.executor.type == "ray" and importlib.util.find_spec("ray") is None:
+        problems.append("executor.type: 'ray' needs the package ray: pip install 'aebench[ray]'")
 
 
 def preflight(config: BenchmarkConfig, output_dir: Path) -> list[str]:
@@ -140,7 +142,8 @@ def preflight(config: BenchmarkConfig, output_dir: Path) -> list[str]:
     problems: list[str] = []
     data = _datasets(config, problems)
     _evaluation(config, data, problems)
-    _trainer(config, problems)
+    if config.executor.address is None:  # joining a cluster: the runs train on its machines, not this one
+        _trainer(config, problems)
     _output_dir(output_dir, estimated_bytes(config, data), problems)
     _packages(config, problems)
     return problems

@@ -11,15 +11,17 @@ from pathlib import Path
 
 import torch
 
-_PACKAGES = ("aebench", "torch", "torchvision", "lightning", "torchmetrics", "scikit-learn", "numpy")
+#: the name shown (a results file's key) → the distribution it is read from; Lightning comes as `pytorch-lightning`
+_PACKAGES = {"aebench": "aebench", "torch": "torch", "torchvision": "torchvision", "lightning": "pytorch-lightning",
+             "torchmetrics": "torchmetrics", "scikit-learn": "scikit-learn", "numpy": "numpy"}
 
 
 @functools.cache
 def versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
-    for name in _PACKAGES:
+    for name, distribution in _PACKAGES.items():
         try:
-            out[name] = metadata.version(name)
+            out[name] = metadata.version(distribution)
         except metadata.PackageNotFoundError:
             out[name] = "not installed"
     return out

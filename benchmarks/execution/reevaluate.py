@@ -14,7 +14,7 @@ from benchmarks.config import BaselineSpec, DatasetConfig, EvaluationConfig, Mod
 from benchmarks.config.grid import RESULTS_SCHEMA
 from benchmarks.config.schema import build_dataclass
 from benchmarks.evaluation.evaluate import evaluate
-from benchmarks.execution.runner import Contexts, execute, reevaluate
+from benchmarks.execution.runner import Contexts, execute, reevaluate, store
 from benchmarks.execution.store import load_meta, load_results_dir, read_result, results_path, write_json_atomic
 from benchmarks.execution.train import build_model, load_weights
 
@@ -84,11 +84,11 @@ def evaluate_folder(
             continue
         print(f"{record['run_id']}: re-evaluating…", flush=True)
         if isinstance(run, RunSpec):
-            new = reevaluate(run, record, out, contexts, command=command)
+            finished = reevaluate(run, record, out, contexts, command=command)
         else:
-            new = execute(run, out, contexts)  # type: ignore[assignment]
-            new["reevaluated"] = {"command": command}  # type: ignore[index]
-        write_json_atomic(results_path(out, record["run_id"]), new)
+            finished = execute(run, out, contexts)  # type: ignore[assignment]
+            finished.record["reevaluated"] = {"command": command}
+        store(out, finished)
         done.append(record["run_id"])
     if meta is not None:
         meta["reevaluated"] = {"command": command, "evaluation_overrides": evaluation or {}}

@@ -9,26 +9,35 @@ For each run the decision is made once, before anything runs (DDP ranks must agr
   killed mid-training resumes from its last full checkpoint;
 - ``failed``: its training diverged in an earlier invocation (``failures/<run-id>.json``) and
   ``--retry-failed`` was not given.
+
+The runs that need work are then executed as ``executor.type`` says: here, one after the other (``local``), or as
+Ray tasks (``ray``, :mod:`benchmarks.execution.ray_executor`). Both run each one with :func:`run_one`, which
+writes no results: this process (the driver) stores each finished run (:func:`store`), keeps the failure records
+and writes the report once at the end.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import json
 import time
 import traceback
 import warnings
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from lightning.pytorch.loggers import Logger
-from lightning.pytorch.utilities import rank_zero_only
+import numpy as np
+from pytorch_lightning.loggers import Logger
+from pytorch_lightning.utilities import rank_zero_only
 
 from benchmarks.config import BaselineSpec, BenchmarkConfig, DatasetConfig, EvaluationConfig, RunSpec, Spec, expand_grid
 from benchmarks.evaluation.baselines import BASELINES
 from benchmarks.evaluation.evaluate import EvalContext, Evaluation, evaluate, is_current
+from benchmarks.evaluation.fid_scorer import FIDScorer
 from benchmarks.execution import provenance
 from benchmarks.execution.callbacks import DivergedError
 from benchmarks.execution.lock import output_lock, remove_orphans
@@ -38,7 +47,6 @@ from benchmarks.execution.store import (
     figure_path,
     load_failure,
     load_meta,
-    load_npz,
     load_result,
     read_npz,
     results_path,
@@ -48,20 +56,58 @@ from benchmarks.execution.store import (
 from benchmarks.execution.train import build_datamodule, build_model, fit, load_weights
 from benchmarks.progress import stage
 from benchmarks.reporting.build import build_report
-from benchmarks.reporting.tracking import make_tracker
+from benchmarks.reporting.tracking import Tracker, make_tracker
+
+
+def _context_key(dataset: DatasetConfig, evaluation: EvaluationConfig) -> str:
+    return json.dumps([dataset.resolved(), asdict(evaluation)], sort_keys=True, default=str)
 
 
 class Contexts:
-    """One :class:`EvalContext` per dataset and evaluation config, built on first use and shared by its runs."""
+    """One :class:`EvalContext` per dataset and evaluation config, built on first use and shared by its runs.
 
-    def __init__(self) -> None:
+    ``scorers`` are FID scorers built by another process (:meth:`scorers` of the driver's ``Contexts``), by the key
+    of their context: a context gets its scorer from there instead of building it (and training its feature
+    classifier) again.
+    """
+
+    def __init__(self, scorers: dict[str, FIDScorer] | None = None) -> None:
         self._built: dict[str, EvalContext] = {}
+        self._scorers = scorers or {}
 
     def get(self, dataset: DatasetConfig, evaluation: EvaluationConfig) -> EvalContext:
-        key = json.dumps([dataset.resolved(), asdict(evaluation)], sort_keys=True, default=str)
+        key = _context_key(dataset, evaluation)
         if key not in self._built:
-            self._built[key] = EvalContext.build(build_datamodule(dataset, seed=0), dataset.name, evaluation)
+            context = EvalContext.build(build_datamodule(dataset, seed=0), dataset.name, evaluation)
+            if key in self._scorers:
+                context.scorer = self._scorers[key]  # a cached property: given, it is never built
+            self._built[key] = context
         return self._built[key]
+
+    def scorers(self, runs: list[Spec]) -> dict[str, FIDScorer]:
+        """The FID scorer of every context of ``runs`` whose evaluation measures FID, built here (training the
+        feature classifier where the cache has none): what another process's ``Contexts(scorers)`` reuses."""
+        return {
+            _context_key(run.dataset, run.evaluation): self.get(run.dataset, run.evaluation).scorer
+            for run in runs
+            if run.evaluation.fid_metrics()
+        }
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A run's results record and its figure data: what the driver writes (:func:`store`), wherever it ran."""
+
+    record: dict[str, Any]
+    figure: dict[str, np.ndarray]
+
+
+def store(output_dir: Path, finished: Finished) -> None:
+    """Write a finished run's figure data, then its results file (a results file never lacks its figure data)."""
+    run_id = finished.record["run_id"]
+    if finished.figure:
+        save_npz_atomic(figure_path(output_dir, run_id), finished.figure)
+    write_json_atomic(results_path(output_dir, run_id), finished.record)
 
 
 def _record(run: Spec, context: EvalContext, evaluation: Evaluation, **extra: Any) -> dict[str, Any]:
@@ -102,11 +148,6 @@ def _evaluate(model: Any, context: EvalContext, run: Spec, prefix: str) -> Evalu
     return evaluation
 
 
-def _save_figure(output_dir: Path, run: Spec, evaluation: Evaluation) -> None:
-    if evaluation.figure:
-        save_npz_atomic(figure_path(output_dir, run.run_id), evaluation.figure)
-
-
 def execute(
     run: Spec,
     output_dir: Path,
@@ -115,8 +156,8 @@ def execute(
     cpu_threads: int | None = None,
     prefix: str = "",
     extra_loggers: tuple[Logger, ...] = (),
-) -> dict[str, Any] | None:
-    """Train (models) or fit (baselines) one run and evaluate it; writes its figure data, returns its record.
+) -> Finished | None:
+    """Train (models) or fit (baselines) one run and evaluate it; returns its record and figure data.
 
     Returns None on the non-zero ranks of a DDP run (``strategy: ddp`` starts the whole command on every rank).
     """
@@ -142,24 +183,51 @@ def execute(
     wall = {"train": round(fit_s, 3), "eval": round(time.perf_counter() - start, 3)}
     if isinstance(run, BaselineSpec):
         wall = {"eval": round(fit_s + wall["eval"], 3)}  # fitting a baseline is part of scoring it
-    _save_figure(output_dir, run, evaluation)
-    return _record(run, context, evaluation, wall_time_s=wall, **extra)
+    return Finished(_record(run, context, evaluation, wall_time_s=wall, **extra), evaluation.figure)
 
 
 def reevaluate(
     run: RunSpec, previous: dict[str, Any], output_dir: Path, contexts: Contexts, *, command: str, prefix: str = ""
-) -> dict[str, Any]:
+) -> Finished:
     """Evaluate ``run`` again from the checkpoint its results file names, keeping what training recorded."""
     context = contexts.get(run.dataset, run.evaluation)
     model = build_model(run, context.datamodule.image_shape)
     load_weights(model, output_dir / previous["checkpoint"])
     start = time.perf_counter()
     evaluation = _evaluate(model, context, run, prefix)
-    _save_figure(output_dir, run, evaluation)
     wall = {**previous.get("wall_time_s", {}), "eval": round(time.perf_counter() - start, 3)}
     trained = {k: previous[k] for k in ("epochs", "steps", "checkpoint", "curves") if k in previous}
     reevaluated = {"command": command, "commit": provenance.git_commit(), "training_commit": previous.get("commit")}
-    return _record(run, context, evaluation, wall_time_s=wall, **trained, reevaluated=reevaluated)
+    record = _record(run, context, evaluation, wall_time_s=wall, **trained, reevaluated=reevaluated)
+    return Finished(record, evaluation.figure)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A run that needs work in this invocation: what :func:`plan` decided (``train`` or ``evaluate``), the
+    results record it re-evaluates, and the prefix of its progress lines (its place in the grid, what it is)."""
+
+    run: Spec
+    action: str
+    previous: dict[str, Any] | None
+    prefix: str
+
+
+def run_one(
+    item: Pending,
+    output_dir: Path,
+    contexts: Contexts,
+    *,
+    command: str,
+    cpu_threads: int | None = None,
+    extra_loggers: tuple[Logger, ...] = (),
+) -> Finished | None:
+    """Do what ``item`` needs, in this process, with no results written (the driver stores them): the per-run
+    code of every executor. None on the non-zero ranks of a DDP run."""
+    prefix = f"{item.prefix}: "
+    if item.action == "evaluate":
+        return reevaluate(item.run, item.previous, output_dir, contexts, command=command, prefix=prefix)  # type: ignore[arg-type]
+    return execute(item.run, output_dir, contexts, cpu_threads=cpu_threads, prefix=prefix, extra_loggers=extra_loggers)
 
 
 def plan(run: Spec, record: dict[str, Any] | None, failure: dict[str, Any] | None, output_dir: Path, *, retry_failed: bool) -> str:
@@ -237,53 +305,40 @@ def run_benchmark(
 def _run_locked(config: BenchmarkConfig, out: Path, command: str, retry_failed: bool, rank_zero: bool) -> dict[str, Any]:
     runs = expand_grid(config)
     contexts = Contexts()
-    tracker = make_tracker(config, out)
-    results, failures = [], []
+    ledger = Ledger(out, command, make_tracker(config, out), rank_zero)
     start = time.perf_counter()
     previous = {run.run_id: load_result(results_path(out, run.run_id)) for run in runs}
     failed_before = {run.run_id: load_failure(out, run.run_id) for run in runs}
     plans = {r.run_id: plan(r, previous[r.run_id], failed_before[r.run_id], out, retry_failed=retry_failed) for r in runs}
+    pending = []
     for i, run in enumerate(runs, 1):
         prefix = f"[{i}/{len(runs)}] {run.dataset.name} · {run.label} · seed {run.seed}"
         action = plans[run.run_id]
         if action == "done":
             print(f"{prefix}: already done ({run.run_id}.json)", flush=True)
-            results.append(previous[run.run_id])
-            continue
-        if action == "failed":
+            ledger.results.append(previous[run.run_id])
+        elif action == "failed":
             failure = failed_before[run.run_id]
             print(f"{prefix}: FAILED before ({failure['error']}); not retried (pass --retry-failed)", flush=True)
-            failures.append({**failure, "retried": False})
-            continue
-        if not rank_zero and (isinstance(run, BaselineSpec) or action == "evaluate"):
-            continue  # only rank 0 evaluates; the others join the runs that train
-        verb = {"evaluate": "re-evaluating from its checkpoint", "train": "training" if isinstance(run, RunSpec) else "fitting"}
-        print(f"{prefix}: {verb[action]}…", flush=True)
-        try:
-            if action == "evaluate":
-                record = reevaluate(run, previous[run.run_id], out, contexts, command=command, prefix=f"{prefix}: ")  # type: ignore[arg-type]
-            else:
-                loggers = tracker.loggers(run)
-                record = execute(
-                    run, out, contexts, cpu_threads=config.cpu_threads, prefix=f"{prefix}: ", extra_loggers=loggers
-                )
-            if record is not None:
-                write_json_atomic(results_path(out, run.run_id), record)
-        except OSError as err:
-            if err.errno in _STORAGE_ERRNOS:
-                raise StorageError(err.errno, f"cannot write the output folder {out}: {err.strerror}", err.filename) from err
-            record = None
-            failures.append(_report_failure(run, err, out, command, prefix, rank_zero))
-            continue
-        except Exception as err:  # noqa: BLE001 — one failed run must not lose the others
-            failures.append(_report_failure(run, err, out, command, prefix, rank_zero))
-            continue
-        if record is None:
-            continue
-        failure_path(out, run.run_id).unlink(missing_ok=True)
-        tracker.log_run(run, record, load_npz(figure_path(out, run.run_id)) or {})
-        results.append(record)
-        print(f"{prefix}: done in {sum(record['wall_time_s'].values()):.1f}s  {_summary(record['metrics'])}", flush=True)
+            ledger.failures.append({**failure, "retried": False})
+        elif rank_zero or not (isinstance(run, BaselineSpec) or action == "evaluate"):
+            # only rank 0 evaluates; the others join the runs that train
+            pending.append(Pending(run, action, previous[run.run_id], prefix))
+    if config.executor.type == "ray" and pending:
+        from benchmarks.execution.ray_executor import run_on_ray
+
+        run_on_ray(pending, config, out, contexts, ledger)
+    else:
+        for item in pending:
+            ledger.announce(item)
+            loggers = ledger.tracker.loggers(item.run) if item.action == "train" else ()
+            ledger.settle(item, functools.partial(
+                run_one, item, out, contexts, command=command, cpu_threads=config.cpu_threads, extra_loggers=loggers
+            ))  # fmt: skip
+    order = {run.run_id: i for i, run in enumerate(runs)}  # an executor may finish runs in any order
+    results = sorted(ledger.results, key=lambda r: order[r["run_id"]])
+    failures = sorted(ledger.failures, key=lambda f: order.get(f.get("run_id"), len(order)))
+    tracker = ledger.tracker
     outcome: dict[str, Any] = {
         "results": results, "failures": failures, "paths": {}, "report": None, "tracking_error": tracker.error,
         "trained": sum(p in ("train", "evaluate") for p in plans.values()) - len(failures), "total": len(runs),
@@ -311,6 +366,51 @@ def _run_locked(config: BenchmarkConfig, out: Path, command: str, retry_failed: 
         progress.done(str(report.paths["html"]))
     tracker.log_report(report.paths)
     return {**outcome, "paths": report.paths, "report": report, "tracking_error": tracker.error}
+
+
+class Ledger:
+    """The driver's account of a benchmark's runs as they finish: their records and failures, and the files of both.
+
+    Every executor hands each pending run to :meth:`settle`, with a call that returns its :class:`Finished` (or
+    raises what made it fail); the ledger stores it, mirrors it to the tracker and prints its line.
+    """
+
+    def __init__(self, out: Path, command: str, tracker: Tracker, rank_zero: bool) -> None:
+        self.out, self.command, self.tracker, self.rank_zero = out, command, tracker, rank_zero
+        self.results: list[dict[str, Any]] = []
+        self.failures: list[dict[str, Any]] = []
+
+    @staticmethod
+    def announce(item: Pending) -> None:
+        """The line that says a run starts."""
+        verb = "re-evaluating from its checkpoint" if item.action == "evaluate" else (
+            "training" if isinstance(item.run, RunSpec) else "fitting"
+        )  # fmt: skip
+        print(f"{item.prefix}: {verb}…", flush=True)
+
+    def settle(self, item: Pending, result: Callable[[], Finished | None]) -> bool:
+        """Store what ``result()`` returns for ``item``, or record its failure; True when it finished.
+
+        A failure to write the output folder (full, read-only) stops the benchmark (:class:`StorageError`).
+        """
+        run = item.run
+        try:
+            finished = result()
+            if finished is not None:
+                store(self.out, finished)
+        except Exception as err:  # noqa: BLE001 — one failed run must not lose the others
+            if isinstance(err, OSError) and err.errno in _STORAGE_ERRNOS:
+                raise StorageError(err.errno, f"cannot write the output folder {self.out}: {err.strerror}", err.filename) from err
+            self.failures.append(_report_failure(run, err, self.out, self.command, item.prefix, self.rank_zero))
+            return False
+        if finished is None:
+            return False
+        record = finished.record
+        failure_path(self.out, run.run_id).unlink(missing_ok=True)
+        self.tracker.log_run(run, record, finished.figure)
+        self.results.append(record)
+        print(f"{item.prefix}: done in {sum(record['wall_time_s'].values()):.1f}s  {_summary(record['metrics'])}", flush=True)
+        return True
 
 
 def _report_failure(run: Spec, err: BaseException, out: Path, command: str, prefix: str, rank_zero: bool) -> dict[str, Any]:

@@ -19,18 +19,22 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import lightning.pytorch as pl
+import pytorch_lightning as pl
 import torch
-from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint, TQDMProgressBar
-from lightning.pytorch.loggers import CSVLogger, Logger
+from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint, TQDMProgressBar
+from pytorch_lightning.loggers import CSVLogger, Logger
 
 from benchmarks.config import DatasetConfig, RunSpec
 from benchmarks.execution.callbacks import DivergenceGuard, ProcessGroupTeardown, ResumeCheckpoint, TrainingHeartbeat
 from datamodules import DATAMODULES, InMemoryDataModule
 from lightning_modules import MODELS
 
+# torch 2.14 deprecates the pytree class Lightning 2.6.6 (the newest release) still tests with `isinstance`:
+# a FutureWarning on every Trainer, from inside Lightning, that no user code can act on. Filtered here, in the
+# module of every process that trains: the command's, a Ray worker, a ddp_spawn rank.
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning)
 if os.environ.get("AEBENCH_QUIET") == "1":  # ddp_spawn workers import this module afresh: keep Lightning quiet there
-    for _name in ("lightning.pytorch", "lightning.fabric"):
+    for _name in ("pytorch_lightning", "lightning_fabric"):
         logging.getLogger(_name).setLevel(logging.WARNING)
 
 SMALL_MODEL_PARAMETERS = 300_000  # below this a step is a few small matmuls (the digits MLP has ~100k)
@@ -79,7 +83,7 @@ def read_curves(log_dir: Path) -> list[dict[str, float]]:
 
 @contextlib.contextmanager
 def plain_cuda_check(strategy: str = "auto") -> Iterator[None]:
-    """Training without the NVML-based CUDA availability check that ``import lightning`` switches on.
+    """Training without the NVML-based CUDA availability check that importing Lightning switches on.
 
     Lightning sets ``PYTORCH_NVML_BASED_CUDA_CHECK=1`` so that a parent process asking whether CUDA exists does
     not initialise it before forking workers. torch then loads NVML on every ``torch.cuda.is_available()``, and
@@ -168,6 +172,21 @@ def load_weights(model: pl.LightningModule, path: Path) -> None:
         raise CheckpointError(f"{path}: its weights do not fit this model ({err})") from err
 
 
+def refit_prior(model: pl.LightningModule, datamodule: InMemoryDataModule, checkpoint: Path) -> None:
+    """For a model that learns its prior after training (``fit_prior``: the VQ-VAE, in its ``on_train_end``, on the
+    last weights), fit the prior to the weights just loaded from ``checkpoint`` and save them back into it, so that
+    the evaluation and a re-evaluation of the checkpoint read the prior of those weights."""
+    fit_prior = getattr(model, "fit_prior", None)
+    if not callable(fit_prior):
+        return
+    fit_prior(datamodule.evaluation_train.images)
+    state = read_checkpoint(checkpoint)
+    state["state_dict"] = model.state_dict()
+    tmp = checkpoint.with_name(f".{checkpoint.name}.tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, checkpoint)
+
+
 def _resume_point(path: Path) -> int | None:
     """The epoch a readable resume checkpoint was written after, or None (absent or damaged: train from scratch)."""
     if not path.is_file():
@@ -213,8 +232,14 @@ def fit(
     progress: Callback = TQDMProgressBar(refresh_rate=max(1, steps_per_epoch)) if interactive else TrainingHeartbeat(progress_prefix)
     checkpointing = _checkpointing(run, ckpt_dir)
     resume = ResumeCheckpoint(ckpt_dir / RESUME, run.trainer.checkpoint_every_n_epochs)
+    kwargs = trainer_kwargs(run)
+    if not model.automatic_optimization:  # Lightning clips only under automatic optimisation: the step clips
+        if kwargs["gradient_clip_val"] is not None and not hasattr(type(model), "gradient_clip_val"):
+            raise ValueError(f"trainer.gradient_clip_val: {type(model).__name__} optimises by hand and has no "
+                             "gradient_clip_val attribute to clip with (see lightning_modules/base.py)")
+        model.gradient_clip_val = kwargs.pop("gradient_clip_val")
     trainer = pl.Trainer(
-        **trainer_kwargs(run),
+        **kwargs,
         logger=[csv_logger, *extra_loggers],
         callbacks=[progress, DivergenceGuard(), ProcessGroupTeardown(), *checkpointing, resume, *extra_callbacks],
         enable_progress_bar=interactive,
@@ -232,6 +257,7 @@ def fit(
         if not evaluated.is_file():  # no silent fallback to the last weights
             raise FileNotFoundError(f"best checkpoint {evaluated} was not written (is val/loss logged?)")
         load_weights(model, evaluated)
+        refit_prior(model, datamodule, evaluated)
     if trainer.is_global_zero:
         (ckpt_dir / RESUME).unlink(missing_ok=True)  # finished: the evaluated weights are kept instead
     return Fitted(model, datamodule, earlier + read_curves(log_dir), evaluated)

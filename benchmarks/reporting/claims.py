@@ -19,6 +19,10 @@ Every part is one test; Holm's step-down correction runs over all the tests of a
 part decides at its adjusted p-value (both are shown). A claim of several parts is *contradicted* if any
 part is, *not tested* if any part could not be tested, *supported* if every part is, and *not separated*
 otherwise. A not-separated part says about how many seeds per row would separate it at the measured spread.
+
+A part whose metric applies to no run of the dataset (a disentanglement score on data without factors: no run
+recorded the capabilities its metric ``requires``) is *not applicable*, and takes no part in Holm's correction;
+a claim all of whose parts are is *not applicable* too.
 """
 
 from __future__ import annotations
@@ -30,16 +34,21 @@ from typing import Any, Literal
 
 import numpy as np
 
-from benchmarks.evaluation.metrics import describe
+from benchmarks.evaluation.metrics import describe, metric_of
 from benchmarks.reporting.flags import DEGENERATE, run_flags
 from benchmarks.reporting.stats import ALPHA, holm, non_inferiority, seeds_to_separate, slope_test, summarize, welch
 from benchmarks.reporting.table import bounds_of, format_cell
 
 SUPPORTED, CONTRADICTED, NOT_SEPARATED, NOT_TESTED = "supported", "contradicted", "not separated", "not tested"
+NOT_APPLICABLE = "not applicable"
 
 
 class NotTested(Exception):
     """Raised while evaluating a part whose rows or metric are missing; the message is the reason."""
+
+
+class NotApplicable(NotTested):
+    """Raised for a part whose metric applies to no run of the dataset; the message is the reason."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +125,11 @@ CLAIMS: list[Claim] = [
         "6",
         "The VAE's latent means are at least as linearly informative as the AE's codes (within 2 points of accuracy)",
         (Compare("probe_acc", VAE, ">=", AE, margin=0.02),),
+    ),
+    Claim(
+        "7",
+        "Raising β increases disentanglement (MIG, DCI)",
+        (BetaTrend("mig", 1), BetaTrend("dci_disentanglement", 1)),
     ),
 ]
 
@@ -243,6 +257,17 @@ def _has(runs: Sequence[dict[str, Any]], metric: str) -> bool:
     return any(isinstance(r["metrics"].get(metric), (int, float)) for r in runs)
 
 
+def _check_applies(metric: str, results: Sequence[dict[str, Any]]) -> None:
+    """Raise :class:`NotApplicable` when no run of the dataset offers what ``metric``'s metric ``requires``,
+    judged from the capabilities the runs recorded (records without them are taken to allow it)."""
+    owner = metric_of(metric)
+    identities = [r.get("eval_identity") or {} for r in results]
+    recorded = [set(identity["capabilities"]) for identity in identities if "capabilities" in identity]
+    if owner is None or len(recorded) < len(results) or any(owner.requires <= caps for caps in recorded):
+        return
+    raise NotApplicable(f"`{metric}` applies to no run of this dataset (it needs {', '.join(sorted(owner.requires))})")
+
+
 def _flagged(part: Compare | BetaTrend, results: Sequence[dict[str, Any]]) -> list[str]:
     """The rows a part rests on that carry a flag (degenerate or not converged), as ``label (flag)``."""
     flags = run_flags(results)
@@ -258,6 +283,9 @@ def _flagged(part: Compare | BetaTrend, results: Sequence[dict[str, Any]]) -> li
 
 
 def _combine(verdicts: Sequence[str]) -> str:
+    if all(v == NOT_APPLICABLE for v in verdicts):
+        return NOT_APPLICABLE
+    verdicts = [NOT_TESTED if v == NOT_APPLICABLE else v for v in verdicts]
     for decisive in (CONTRADICTED, NOT_TESTED):
         if decisive in verdicts:
             return decisive
@@ -284,15 +312,17 @@ def evaluate_claims(
 
 
 def _dataset_claims(results: Sequence[dict[str, Any]], claims: Sequence[Claim]) -> list[dict[str, str]]:
-    tested: list[list[Test | tuple[str, str]]] = []
+    tested: list[list[Test | tuple[str, str, str]]] = []
     for claim in claims:
-        parts: list[Test | tuple[str, str]] = []
+        parts: list[Test | tuple[str, str, str]] = []
         for part in claim.parts:
             try:
+                _check_applies(part.metric, results)
                 test = (_trend if isinstance(part, BetaTrend) else _compare)(part, results)  # type: ignore[operator]
                 parts.append(replace(test, flagged=_flagged(part, results)))
             except NotTested as reason:
-                parts.append((part.metric, str(reason)))
+                verdict = NOT_APPLICABLE if isinstance(reason, NotApplicable) else NOT_TESTED
+                parts.append((part.metric, str(reason), verdict))
         tested.append(parts)
     tests = [t for parts in tested for t in parts if isinstance(t, Test)]
     for test, adjusted in zip(tests, holm([t.p for t in tests])):
@@ -300,14 +330,15 @@ def _dataset_claims(results: Sequence[dict[str, Any]], claims: Sequence[Claim]) 
     return [_claim_row(claim, parts, len(tests)) for claim, parts in zip(claims, tested)]
 
 
-def _claim_row(claim: Claim, parts: list[Test | tuple[str, str]], m: int) -> dict[str, str]:
+def _claim_row(claim: Claim, parts: list[Test | tuple[str, str, str]], m: int) -> dict[str, str]:
     """id, claim, metric, values, verdict, p (raw → adjusted), detail; several parts joined by ``"; "``."""
     shown = []
     for part in parts:
         if isinstance(part, Test):
             shown.append((part.metric, part.values, part.verdict(), f"{part.p:.2g} → {part.adjusted:.2g}", _detail(part, m)))
         else:
-            shown.append((part[0], "n/a", NOT_TESTED, "n/a", part[1]))
+            metric, reason, verdict = part
+            shown.append((metric, "n/a", verdict, "n/a", reason))
     several = len(shown) > 1
     return {
         "id": claim.id,
@@ -331,7 +362,8 @@ METHOD = (
     "show the difference is smaller than the margin). Trends in β: the OLS slope against ln β with an exact "
     "permutation p-value over the per-seed points. Holm's correction runs over all the tests of a dataset's claims "
     "(p shown raw → adjusted); a test decides at adjusted p < 0.05. A not-separated test says about how many seeds "
-    "would separate it at the measured spread."
+    "would separate it at the measured spread. A claim on a metric that applies to no run of the dataset (a "
+    "disentanglement score without ground-truth factors) is not applicable."
 )
 
 

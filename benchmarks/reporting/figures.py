@@ -22,7 +22,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogLocator, NullFormatter
 
-from benchmarks.evaluation.metrics import describe
+from benchmarks.evaluation.metrics import describe, group_of
 from benchmarks.reporting.claims import NotTested, beta_sweep
 from benchmarks.reporting.stats import Stat, summarize
 from benchmarks.reporting.table import Row, aggregate, metric_columns
@@ -170,8 +170,30 @@ def interpolations(data: FigureData, out_dir: Path) -> Path | None:
     return _save(fig, out_dir, "interpolations", f"{data.dataset}: latent interpolations")
 
 
+def tracked_factors(importance: np.ndarray, dims: Sequence[int], factor_names: Sequence[str]) -> list[str]:
+    """Row labels of a traversal on factor data: per code dim ``d`` in ``dims``, the factor it is most important
+    for in the DCI importance matrix (D codes, K factors) and that factor's share of the dim's importance
+    (``z3 pos_x 81%``); ``z3 —`` for a dim no factor's classifier used.
+
+    Example:
+        >>> tracked_factors(np.array([[0.1, 0.3], [0.0, 0.0], [0.6, 0.0]]), [2, 0, 1], ["shape", "scale"])
+        ['z2 shape 100%', 'z0 scale 75%', 'z1 —']
+    """
+    labels = []
+    for d in dims:
+        row = importance[d]
+        total = float(row.sum())
+        k = int(np.argmax(row))
+        labels.append(f"z{d} {factor_names[k]} {row[k] / total:.0%}" if total > 0 else f"z{d} —")
+    return labels
+
+
 def traversals(data: FigureData, out_dir: Path) -> Path | None:
-    """One latent dim swept at a time from a test code (rows: dims by decreasing KL or code variance)."""
+    """One latent dim swept at a time from a test code (rows: dims by decreasing KL or code variance).
+
+    On factor data each row names the factor its dim matters most for in the DCI importance matrix, with that
+    factor's share of the dim's importance (:func:`tracked_factors`).
+    """
     rows = data.first_arrays("traversals", "traversal_dims", "traversal_values")
     if not rows:
         return None
@@ -180,7 +202,12 @@ def traversals(data: FigureData, out_dir: Path) -> Path | None:
     for ax, (label, arrays) in zip(axes, rows):
         grid, dims, values = arrays["traversals"], arrays["traversal_dims"], arrays["traversal_values"]
         _show(ax, _tile_grid(grid))
-        _label_cells(ax, grid.shape[-2:], rows=[f"z{d}" for d in dims], cols=[f"{v:g}" for v in values], fontsize=7)
+        if "dci_importance" in arrays:
+            names = [str(n) for n in arrays["factor_names"]]
+            row_labels = tracked_factors(arrays["dci_importance"], [int(d) for d in dims], names)
+        else:
+            row_labels = [f"z{d}" for d in dims]
+        _label_cells(ax, grid.shape[-2:], rows=row_labels, cols=[f"{v:g}" for v in values], fontsize=7)
         ax.set_title(label, fontsize=10)
         unit = str(arrays["traversal_unit"]) if "traversal_unit" in arrays else "prior σ"
         ax.set_xlabel(f"code value, in units of the {unit}", fontsize=7)
@@ -310,11 +337,24 @@ def rate_distortion(data: FigureData, out_dir: Path) -> Path | None:
 
 
 def metrics_vs_beta(data: FigureData, out_dir: Path) -> Path | None:
-    """Every scalar metric of the β sweep against β (log axis), mean over seeds with 95% CI."""
+    """Every scalar metric of the β sweep against β (log axis), mean over seeds with 95% CI; the disentanglement
+    scores have a figure of their own."""
+    return _against_beta(data, out_dir, lambda key: group_of(key) != "disentanglement", "metrics_vs_beta", "metrics")
+
+
+def disentanglement_vs_beta(data: FigureData, out_dir: Path) -> Path | None:
+    """Every disentanglement score against β (VAE as β = 1, then the β-VAE rows), mean over seeds with 95% CI."""
+    return _against_beta(
+        data, out_dir, lambda key: group_of(key) == "disentanglement", "disentanglement_vs_beta", "disentanglement"
+    )
+
+
+def _against_beta(data: FigureData, out_dir: Path, keep: Callable[[str], bool], name: str, what: str) -> Path | None:
+    """One panel per scalar metric of the β sweep that ``keep`` selects, against β; None without any."""
     points = _sweep_rows(data)
-    if not points:
+    columns = [k for k in metric_columns([row for _, row in points]) if _depends_on_the_model(k) and keep(k)]
+    if not columns:
         return None
-    columns = [k for k in metric_columns([row for _, row in points]) if _depends_on_the_model(k)]
     fig, axes = _panels(len(columns), 4, (3.0, 2.6))
     for ax, key in zip(axes, columns):
         shown = [(beta, row.stats[key]) for beta, row in points if key in row.stats]
@@ -327,7 +367,7 @@ def metrics_vs_beta(data: FigureData, out_dir: Path) -> Path | None:
         ax.set_xlabel("β", fontsize=8)
         ax.set_title(key, fontsize=9)
         ax.tick_params(labelsize=7)
-    return _save(fig, out_dir, "metrics_vs_beta", f"{data.dataset}: metrics against β")
+    return _save(fig, out_dir, name, f"{data.dataset}: {what} against β")
 
 
 def _depends_on_the_model(key: str) -> bool:
@@ -339,7 +379,7 @@ def _depends_on_the_model(key: str) -> bool:
 FIGURES: dict[str, Callable[[FigureData, Path], Path | None]] = {
     f.__name__: f
     for f in (reconstructions, samples, interpolations, traversals, latent_2d)
-    + (kl_per_dim, training_curves, rate_distortion, metrics_vs_beta)
+    + (kl_per_dim, training_curves, rate_distortion, metrics_vs_beta, disentanglement_vs_beta)
 }
 
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.reporting.claims import CONTRADICTED, METHOD, NOT_SEPARATED, NOT_TESTED, SUPPORTED
+from benchmarks.reporting.claims import CONTRADICTED, METHOD, NOT_APPLICABLE, NOT_SEPARATED, NOT_TESTED, SUPPORTED
 from benchmarks.reporting.figures import FIGURES
 from benchmarks.reporting.table import (
     CELLS_LEGEND,
@@ -85,6 +85,7 @@ _VERDICT_CLASS = {
     CONTRADICTED: "contradicted",
     NOT_SEPARATED: "unseparated",
     NOT_TESTED: "untested",
+    NOT_APPLICABLE: "untested",
 }
 
 

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 import torch
-from lightning.pytorch.loggers import Logger, TensorBoardLogger, WandbLogger
+from pytorch_lightning.loggers import Logger, TensorBoardLogger, WandbLogger
 from torchvision.utils import make_grid
 
 from benchmarks.config import BenchmarkConfig, LoggerConfig, RunSpec, Spec

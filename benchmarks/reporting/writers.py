@@ -219,8 +219,49 @@ def provenance_items(meta: dict[str, Any], results: Sequence[dict[str, Any]]) ->
     return items
 
 
+def _feature_accuracy(results: Sequence[dict[str, Any]]) -> str:
+    """The FID feature classifier's test accuracy per label with its chance (majority-class) rate, from
+    ``eval_info``; distinct values (runs evaluated with different classifiers) joined by ``/``."""
+    found = []
+    for r in results:
+        info = r.get("eval_info") or {}
+        accuracy, chance = info.get("feature_test_acc"), info.get("feature_chance") or {}
+        if isinstance(accuracy, dict):
+            found.append(", ".join(f"{k} {v:.3f}" + (f" (chance {chance[k]:.3f})" if k in chance else "")
+                                   for k, v in accuracy.items()))  # fmt: skip
+    return " / ".join(dict.fromkeys(found)) or "n/a"
+
+
+def disentanglement_summary(results: Sequence[dict[str, Any]]) -> str:
+    """The sample sizes of the disentanglement metrics (``evaluation.disentanglement`` of the runs), each cut from
+    the protocol's default named with that default; empty where no run has a disentanglement score."""
+    from benchmarks.config.settings import DisentanglementConfig
+    from benchmarks.evaluation.metrics import group_of
+
+    if not any(group_of(k) == "disentanglement" for r in results for k in r.get("metrics", {})):
+        return ""
+    protocol = asdict(DisentanglementConfig())
+
+    def size(key: str) -> str:
+        found = {r.get("config", {}).get("evaluation", {}).get("disentanglement", {}).get(key) for r in results}
+        shown = " / ".join(str(v) for v in sorted(found, key=str))
+        return shown if found == {protocol[key]} else f"{shown} (protocol {protocol[key]})"
+
+    return (
+        "Disentanglement scores on freshly rendered factor combinations, latent means as the code: "
+        f"BetaVAE score from batches of {size('betavae_batch_size')} pairs, {size('betavae_num_train')} to fit and "
+        f"{size('betavae_num_eval')} to score; FactorVAE score from batches of {size('factorvae_batch_size')}, "
+        f"{size('factorvae_num_train')} votes to fit and {size('factorvae_num_eval')} to score, the global std from "
+        f"{size('factorvae_num_variance')} codes; MIG and modularity on {size('num_train')} codes "
+        f"({size('mig_bins')} bins); DCI and SAP fit on {size('num_train')} and scored on {size('num_test')} codes "
+        f"(DCI: {size('dci_estimators')} boosting stages). Protocol: Locatello et al. 2019 (disentanglement_lib); "
+        "BetaVAE and FactorVAE scores have chance 1/K, the number of factors."
+    )
+
+
 def evaluation_summary(results: Sequence[dict[str, Any]]) -> str:
-    """How one dataset's metrics were measured: FID backend and N, IWAE K, MI's N (from ``eval_info``).
+    """How one dataset's metrics were measured: the data's size, FID backend and N, IWAE K, MI's N (from
+    ``eval_info``), the feature classifier's accuracy against chance, and the disentanglement sample sizes.
 
     Falls back to the runs' evaluation config where a record has no ``eval_info``; several distinct values
     (runs evaluated differently) are all listed, separated by ``/``, so the inconsistency shows.
@@ -245,16 +286,22 @@ def evaluation_summary(results: Sequence[dict[str, Any]]) -> str:
     data = " / ".join(pixels.get(b, str(b)) for b in sorted(binarize))
     unreliable = sorted({label for r in results for label in (r.get("eval_info") or {}).get("feature_unreliable") or []})
     warning = (f" **The FID columns are unreliable here: the feature classifier's held-out accuracy on "
-               f"{', '.join(unreliable)} is below twice its chance level, so its features do not resolve "
-               f"{'that label' if len(unreliable) == 1 else 'those labels'}.**" if unreliable else "")  # fmt: skip
+               f"{', '.join(unreliable)} is below its bar (twice the chance rate, and at least 10 points above it), "
+               f"so its features do not resolve {'that label' if len(unreliable) == 1 else 'those labels'}.**"
+               if unreliable else "")  # fmt: skip
+    sizes = " / ".join(dict.fromkeys(f"{r['n_train']} training and {r['n_test']} test images" for r in results
+                                     if "n_train" in r and "n_test" in r)) or "n/a"  # fmt: skip
+    folding = values("feature_labels")
+    disentanglement = disentanglement_summary(results)
     return (
+        f"Data: {sizes}. "
         f"Evaluation: FID with `{values('fid_backend', 'fid_backend')}` features"
         f"{', standardised on the training split' if values('fid_backend', 'fid_backend') == 'domain' else ''} "
-        f"({values('fid_features')}-d; "
-        f"feature classifier test accuracy: {values('feature_test_acc')}) on N = {values('fid_n', 'fid_samples')} "
+        f"({values('fid_features')}-d; feature classifier test accuracy: {_feature_accuracy(results)}"
+        f"{'' if folding == 'n/a' else f'; {folding}'}) on N = {values('fid_n', 'fid_samples')} "
         f"samples per row (`fid_data`, the FID of as many real training images, is the floor for independent samples "
         f"at that N; paired reconstructions, `fid_recon`, can go below it); IWAE K = {values('iwae_k', 'iwae_k')}; "
         f"MI over N = {values('mi_n')} codes (≤ log N = {values('mi_log_n')} nats); "
         f"`elbo`, `nll_iwae` in nats per image (`*_bpd`: bits per dimension) under the {likelihoods} likelihood "
-        f"on {data}.{warning}"
+        f"on {data}.{warning}" + (f" {disentanglement}" if disentanglement else "")
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import lightning.pytorch as pl
+import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 

@@ -10,10 +10,14 @@ from aebench_registry import Registry
 from benchmarks.evaluation.metrics.active_units import ActiveUnitsMetric
 from benchmarks.evaluation.metrics.base import GROUPS, Key, Metric
 from benchmarks.evaluation.metrics.betavae_score import BetaVAEScore
+from benchmarks.evaluation.metrics.codebook_perplexity import CodebookPerplexity
+from benchmarks.evaluation.metrics.codebook_usage import CodebookUsage
 from benchmarks.evaluation.metrics.dci import DCI
+from benchmarks.evaluation.metrics.denoise import Denoise, DenoiseInput
 from benchmarks.evaluation.metrics.elbo import ELBO
 from benchmarks.evaluation.metrics.factorvae_score import FactorVAEScore
 from benchmarks.evaluation.metrics.fid_data import FIDData
+from benchmarks.evaluation.metrics.fid_prior_uniform import FIDPriorUniform
 from benchmarks.evaluation.metrics.fid_recon import FIDRecon
 from benchmarks.evaluation.metrics.fid_samples import FIDSamples
 from benchmarks.evaluation.metrics.interp_path_ratio import InterpPathRatio
@@ -25,15 +29,18 @@ from benchmarks.evaluation.metrics.mutual_info import MutualInfo
 from benchmarks.evaluation.metrics.nll_iwae import NLLIWAE
 from benchmarks.evaluation.metrics.probe import Probe
 from benchmarks.evaluation.metrics.recon_mse import ReconMSE
+from benchmarks.evaluation.metrics.retrieval import Retrieval
 from benchmarks.evaluation.metrics.sap import SAP
 
 METRICS: Registry[type[Metric]] = Registry("metric", base=Metric)
 for _metric in (
     ReconMSE, FIDRecon,  # reconstruction
     ELBO, NLLIWAE, KL, ActiveUnitsMetric, MutualInfo,  # likelihood and posterior (collapse)
-    FIDSamples, KIDPrior, FIDData,  # generation
+    CodebookUsage, CodebookPerplexity,  # codebook collapse (quantised models)
+    FIDSamples, FIDPriorUniform, KIDPrior, FIDData,  # generation
     InterpPathRatio, Probe,  # latent space: regularity, representation
     BetaVAEScore, FactorVAEScore, MIG, DCI, SAP, Modularity,  # disentanglement (on factor-labelled data)
+    Retrieval, Denoise, DenoiseInput,  # applications: retrieval by label, denoising
 ):  # fmt: skip
     METRICS.add(_metric.name, _metric)
 
@@ -43,9 +50,15 @@ def all_keys() -> list[Key]:
     return [key for metric in METRICS.values() for key in metric.keys]
 
 
+def metric_of(key: str) -> type[Metric] | None:
+    """The registered metric that declares result key ``key``, or None."""
+    return next((m for m in METRICS.values() if m.declares(key)), None)
+
+
 def group_of(key: str) -> str:
     """The column group of result key ``key`` (``other`` for an undeclared one)."""
-    return next((m.group for m in METRICS.values() if m.declares(key)), "other")
+    metric = metric_of(key)
+    return "other" if metric is None else metric.group
 
 
 def describe(key: str) -> Key | None:
@@ -54,4 +67,4 @@ def describe(key: str) -> Key | None:
     return exact or next((k for k in all_keys() if k.matches(key)), None)
 
 
-__all__ = ["GROUPS", "METRICS", "Key", "Metric", "all_keys", "describe", "group_of"]
+__all__ = ["GROUPS", "METRICS", "Key", "Metric", "all_keys", "describe", "group_of", "metric_of"]

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 #: the column groups of the comparison table, in order (wide tables are split along them)
-GROUPS = ("reconstruction", "likelihood and posterior", "generation", "latent space", "disentanglement")
+GROUPS = ("reconstruction", "likelihood and posterior", "generation", "latent space", "disentanglement", "applications")
 
 POSITIVE: tuple[float | None, float | None] = (0.0, None)  # ≥ 0: errors, distances, divergences, counts
 UNIT: tuple[float | None, float | None] = (0.0, 1.0)  # accuracies, rates, shares

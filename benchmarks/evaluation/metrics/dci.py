@@ -21,6 +21,9 @@ a noisy entangled test code of dSprites' factors, D/C/I = 0.69/0.59/0.43 at 10 s
 0.45/0.39/0.48 at 100). Compare values at one setting only; set ``dci_estimators: 100`` to reproduce the library.
 Trees split on thresholds of single features, so the scores are invariant to strictly increasing per-dim maps
 (z ↦ a z + b, a > 0) and to permutations of the code dims, up to the trees' tie-breaking.
+
+The metric leaves R in the run's figure data (``dci_importance``, with ``factor_names``): the report labels each
+row of a latent traversal with the factor its code dim is most important for.
 """
 
 from __future__ import annotations
@@ -94,13 +97,31 @@ def _dci(
     *,
     n_estimators: int = 10,
     seed: int = 0,
-) -> dict[str, float]:
-    """The three DCI scores of codes (N, D) for factor classes (N, K), train and test; ``seed`` seeds the trees."""
+) -> tuple[dict[str, float], np.ndarray]:
+    """The three DCI scores of codes (N, D) for factor classes (N, K), train and test, and the importance matrix
+    R (D, K) they come from; ``seed`` seeds the trees."""
     importance, accuracy = _importance_matrix(
         train_codes, train_factors, test_codes, test_factors, n_estimators=n_estimators, seed=seed
     )
     disentanglement, completeness = _dci_from_importance(importance)
-    return {"dci_disentanglement": disentanglement, "dci_completeness": completeness, "dci_informativeness": accuracy}
+    scores = {"dci_disentanglement": disentanglement, "dci_completeness": completeness, "dci_informativeness": accuracy}
+    return scores, importance
+
+
+def dci_with_importance(
+    datamodule: Any,
+    represent: Representation,
+    generator: torch.Generator,
+    *,
+    num_train: int = 10000,
+    num_test: int = 5000,
+    n_estimators: int = 10,
+) -> tuple[dict[str, float], np.ndarray]:
+    """The DCI scores of codes ``represent(classes)`` on factors drawn from ``datamodule`` (train, then test), and
+    the importance matrix R (D codes, K factors)."""
+    train = sample_codes(datamodule, represent, num_train, generator)
+    test = sample_codes(datamodule, represent, num_test, generator)
+    return _dci(*train, *test, n_estimators=n_estimators, seed=seed_from(generator))
 
 
 def dci(
@@ -112,10 +133,10 @@ def dci(
     num_test: int = 5000,
     n_estimators: int = 10,
 ) -> dict[str, float]:
-    """The DCI scores of codes ``represent(classes)`` on factors drawn from ``datamodule``, train then test."""
-    train = sample_codes(datamodule, represent, num_train, generator)
-    test = sample_codes(datamodule, represent, num_test, generator)
-    return _dci(*train, *test, n_estimators=n_estimators, seed=seed_from(generator))
+    """The DCI scores of :func:`dci_with_importance`, without the matrix."""
+    return dci_with_importance(
+        datamodule, represent, generator, num_train=num_train, num_test=num_test, n_estimators=n_estimators
+    )[0]
 
 
 class DCI(Metric):
@@ -131,7 +152,9 @@ class DCI(Metric):
 
     def compute(self, inputs: EvalInputs) -> dict[str, Any]:
         config = inputs.config.disentanglement
-        return dci(
+        scores, importance = dci_with_importance(
             inputs.datamodule, representation(inputs), inputs.generator(self.name),
             num_train=config.num_train, num_test=config.num_test, n_estimators=config.dci_estimators,
         )  # fmt: skip
+        inputs.figure_arrays.update(dci_importance=importance, factor_names=np.array(inputs.datamodule.label_names))
+        return scores
