@@ -4,7 +4,9 @@
    it) against a minimal hand-written loop over the same network, optimiser, batch size and in-memory batches,
    for the MLP on digits and the conv nets on mnist5k (28×28) and dSprites (64×64). Paired rounds: each round
    times both (in alternating order, so a drift of the machine hits both), after a warm-up; the figure is the
-   median over rounds of the throughput ratio, with its min–max.
+   median over rounds of the throughput ratio, with its min–max. Then one more round of each path with clocks
+   around the model's loss, autograd's backward and the optimiser (:class:`Segments`): where a step's time goes,
+   the same kernels in both paths, and what is left, the loop around them.
 2. **Data pipeline**: batches per second of each DataModule's training batches alone (dSprites: and its renderer).
 3. **Evaluation**: each metric's time at the defaults, for one briefly trained conv VAE on dSprites and mnist5k,
    and evaluation against training per run as the committed reference reports recorded it.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import io
 import json
 import logging
@@ -79,6 +82,56 @@ class Timing:
     cpu: float
 
 
+#: the parts of a training step timed by :class:`Segments`, in the report's order
+SEGMENTS = ("forward", "backward", "optimiser")
+
+
+class Segments:
+    """Wall seconds a path spends in the model's ``loss_terms`` (forward), ``torch.autograd.backward`` and the
+    optimiser's ``zero_grad`` + ``step``, summed between :meth:`start` and :meth:`stop` (the timed steps).
+
+    While :meth:`clocks` is entered those functions are wrapped (about a microsecond a call in all); the rest
+    of a step, its wall time less these, is the loop around them: data, hooks, logging, Python.
+    """
+
+    def __init__(self) -> None:
+        self.spent = dict.fromkeys(SEGMENTS, 0.0)
+        self.timed: dict[str, float] = {}
+
+    def start(self) -> None:
+        self.spent = dict.fromkeys(SEGMENTS, 0.0)
+
+    def stop(self) -> None:
+        self.timed = dict(self.spent)
+
+    def _timed(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)  # keeps torch's `hooked` mark on Optimizer.step: not wrapped a second time
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.spent[name] += time.perf_counter() - start
+
+        return wrapper
+
+    @contextlib.contextmanager
+    def clocks(self, model_class: type, optimizer_class: type = torch.optim.Adam) -> Iterator[Segments]:
+        patched = [(model_class, "loss_terms", "forward"), (torch.autograd, "backward", "backward"),
+                   (optimizer_class, "step", "optimiser"), (torch.optim.Optimizer, "zero_grad", "optimiser")]  # fmt: skip
+        saved = [(owner, attr, owner.__dict__.get(attr)) for owner, attr, _ in patched]
+        try:
+            for owner, attr, name in patched:
+                setattr(owner, attr, self._timed(name, getattr(owner, attr)))
+            yield self
+        finally:
+            for owner, attr, before in saved:
+                if before is None:  # inherited: the wrapper goes, the base class's shows again
+                    delattr(owner, attr)
+                else:
+                    setattr(owner, attr, before)
+
+
 class StepTimer(Callback):
     """Wall and CPU time of ``steps`` training steps after ``warmup`` (Trainer set-up and teardown excluded).
 
@@ -86,16 +139,21 @@ class StepTimer(Callback):
     0.5 ms a call on this machine's VM, so reading it every step would bill the Trainer path for the timer.
     """
 
-    def __init__(self, warmup: int, steps: int) -> None:
+    def __init__(self, warmup: int, steps: int, segments: Segments | None = None) -> None:
         self.warmup, self.steps, self.start, self.end = warmup, steps, (0.0, 0.0), (0.0, 0.0)
+        self.segments = segments
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int) -> None:
         if trainer.global_step == self.warmup:
             self.start = _clocks()
+            if self.segments is not None:
+                self.segments.start()
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
         if trainer.global_step == self.warmup + self.steps:
             self.end = _clocks()
+            if self.segments is not None:
+                self.segments.stop()
 
     def per_step(self) -> Timing:
         return Timing((self.end[0] - self.start[0]) / self.steps, (self.end[1] - self.start[1]) / self.steps)
@@ -107,7 +165,7 @@ def _run(setup: Setup, steps: int, device: str = "cpu", precision: str = "32-tru
                    0, trainer, EvaluationConfig())  # fmt: skip
 
 
-def hand_loop(setup: Setup) -> Timing:
+def hand_loop(setup: Setup, segments: Segments | None = None) -> Timing:
     """Seconds per step of the plainest loop over the same model, optimiser and in-memory batches."""
     run = _run(setup, WARMUP_STEPS + setup.steps)
     datamodule = build_datamodule(run.dataset, seed=0)
@@ -121,6 +179,8 @@ def hand_loop(setup: Setup) -> Timing:
             for x, _ in datamodule.train_dataloader():
                 if steps == WARMUP_STEPS:
                     start = _clocks()
+                    if segments is not None:
+                        segments.start()
                 optimizer.zero_grad()
                 model.loss_terms(x)["loss"].backward()
                 optimizer.step()
@@ -128,12 +188,16 @@ def hand_loop(setup: Setup) -> Timing:
                 if steps == WARMUP_STEPS + setup.steps:
                     break
     end = _clocks()
+    if segments is not None:
+        segments.stop()
     return Timing((end[0] - start[0]) / setup.steps, (end[1] - start[1]) / setup.steps)
 
 
-def trainer_path(setup: Setup, root: Path, device: str = "cpu", precision: str = "32-true") -> Timing:
+def trainer_path(
+    setup: Setup, root: Path, device: str = "cpu", precision: str = "32-true", segments: Segments | None = None
+) -> Timing:
     """Seconds per step of :func:`~benchmarks.execution.train.fit`, the path every benchmark run takes."""
-    timer = StepTimer(WARMUP_STEPS, setup.steps)
+    timer = StepTimer(WARMUP_STEPS, setup.steps, segments)
     fit(_run(setup, WARMUP_STEPS + setup.steps, device, precision), root, extra_callbacks=(timer,))
     return timer.per_step()
 
@@ -144,6 +208,8 @@ class Paired:
     threads: int
     hand: list[Timing] = field(default_factory=list)  # per round
     trainer: list[Timing] = field(default_factory=list)
+    #: per path ("hand", "trainer"): wall µs per step of each of SEGMENTS, "rest" (the loop) and "total"
+    breakdown: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def ratios(self, clock: str) -> list[float]:
         """Trainer-path throughput ÷ hand-loop throughput per round, by ``clock`` (``wall`` or ``cpu``)."""
@@ -162,8 +228,26 @@ def measure_training(root: Path, log: Callable[[str], None]) -> list[Paired]:
             paired.threads = torch.get_num_threads()
             log(f"{setup.name}: round {r + 1}/{ROUNDS}: hand {1e3 * paired.hand[-1].wall:.2f} ms/step, "
                 f"Trainer path {1e3 * paired.trainer[-1].wall:.2f} ms/step")  # fmt: skip
+        paired.breakdown = breakdown(setup, root / f"{setup.dataset}-segments")
         results.append(paired)
     return results
+
+
+def breakdown(setup: Setup, root: Path) -> dict[str, dict[str, float]]:
+    """One round of each path with :class:`Segments`' clocks (after the timed rounds: the wrappers cost a little):
+    wall µs per step of the forward, backward and optimiser, of the rest (the loop), and in all."""
+    from lightning_modules import MODELS
+
+    out = {}
+    for path in ("hand", "trainer"):
+        segments = Segments()
+        with segments.clocks(MODELS.get(setup.model)):
+            timing = hand_loop(setup, segments) if path == "hand" else trainer_path(setup, root, segments=segments)
+        per_step = {name: 1e6 * seconds / setup.steps for name, seconds in segments.timed.items()}
+        per_step["rest"] = 1e6 * timing.wall - sum(per_step.values())
+        per_step["total"] = 1e6 * timing.wall
+        out[path] = per_step
+    return out
 
 
 def measure_pipeline() -> list[tuple[str, float, float]]:
@@ -373,6 +457,21 @@ def write_report(path: Path) -> str:
         f"{_median_range(p.ratios('cpu'))} |"
         for p in training
     ]
+    lines += ["", "Where a step's time goes: one more round of each path with clocks around the model's loss (forward), "
+              "autograd's backward and the optimiser (`zero_grad` + `step`); the rest is the loop around them "
+              "(batches, and in the Trainer path Lightning's hooks, wrappers and logging). Wall µs per step:", "",
+              "| setup | path | forward | backward | optimiser | the rest (loop) | total |",
+              "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
+    for p in training:
+        for which, label in (("hand", "hand loop"), ("trainer", "Trainer path")):
+            b = p.breakdown[which]
+            cells = " | ".join(f"{b[k]:,.0f}" for k in (*SEGMENTS, "rest", "total"))
+            lines.append(f"| {p.setup} | {label} | {cells} |")
+    lines += ["", "The Trainer path's rest less the hand loop's is Lightning's own per-step work, which aebench cannot "
+              "remove without leaving Lightning's loop: fetching and moving the batch through its hooks, building the "
+              "step's arguments (a signature inspection), the `on_train_batch_start`/`_end` dispatch to the module, "
+              "strategy and each callback, the logger connector's per-step bookkeeping, and per epoch the loop's "
+              "reset and the epoch means' `self.log` (digits: 20 steps an epoch)."]  # fmt: skip
     lines += ["", "## Data pipeline alone", "", "| what | batches / s | images / s |", "| --- | ---: | ---: |"]
     lines += [f"| {what} | {b:,.0f} | {i:,.0f} |" for what, b, i in pipeline]
     lines += ["", "## Evaluation: each metric, and the FID feature classifier", "",
@@ -417,7 +516,8 @@ def write_report(path: Path) -> str:
     write_text_atomic(path, text)
     data = {"training": [{"setup": p.setup, "threads": p.threads, "hand": [vars(t) for t in p.hand],
                           "trainer": [vars(t) for t in p.trainer], "ratio_wall": p.ratios("wall"),
-                          "ratio_cpu": p.ratios("cpu")} for p in training], "pipeline": pipeline,
+                          "ratio_cpu": p.ratios("cpu"), "breakdown_us": p.breakdown} for p in training],
+            "pipeline": pipeline,
             "evaluation": evaluation, "scaling": {"by_size": by_size, "by_k": by_k},
             "references": [vars(c) for c in references],
             "machine": machine, "versions": versions, "commit": provenance.git_commit()}  # fmt: skip

@@ -126,6 +126,11 @@ class DataFileError(ValueError):
     what is valid (the pre-flight reports it as a problem of the config)."""
 
 
+class DataOptionError(ValueError):
+    """A dataset option does not fit the data loaded (a held-out class the labels do not have, more training images
+    than the split holds); the message names the option and what is valid (the pre-flight reports it)."""
+
+
 @dataclass(frozen=True)
 class Split:
     """One split of a dataset: images (N, C, H, W) float32 in [0, 1] and integer labels (N,) or (N, F)."""
@@ -173,6 +178,35 @@ def stratified_split_indices(
     return tuple(p[torch.randperm(len(p), generator=gen)] for p in joined)  # type: ignore[return-value]
 
 
+def stratified_subset(labels: Tensor, size: int, seed: int) -> Tensor:
+    """``size`` indices of ``range(len(labels))``, drawn with ``seed``, every class within one item of its share.
+
+    Each class is shuffled and its i-th member placed at (i + ½) / n_class along a common order (ties in a random
+    order), so that the first ``size`` items of that order take every class in proportion. Sorted, so the subset
+    keeps the split's order.
+
+    Example:
+        >>> labels = torch.tensor([0] * 10 + [1] * 30)
+        >>> torch.bincount(labels[stratified_subset(labels, 8, seed=0)]).tolist()
+        [2, 6]
+    """
+    gen = torch.Generator().manual_seed(seed)
+    position = torch.empty(len(labels), dtype=torch.float64)
+    for c in labels.unique():
+        members = (labels == c).nonzero().squeeze(1)
+        members = members[torch.randperm(len(members), generator=gen)]
+        position[members] = (torch.arange(len(members), dtype=torch.float64) + 0.5) / len(members)
+    tie_break = torch.randperm(len(labels), generator=gen)
+    order = np.lexsort((tie_break.numpy(), position.numpy()))  # by position, then by the random tie-break
+    return torch.from_numpy(order[:size]).long().sort().values
+
+
+def first_label_column(labels: Tensor) -> Tensor:
+    """The first label column (N,) of labels (N,) or (N, F): the class that ``held_out_class`` and ``train_size``
+    read."""
+    return labels.reshape(len(labels), -1)[:, 0]
+
+
 class InMemoryDataModule(pl.LightningDataModule, ABC):
     """Base class: a subclass implements :meth:`load_splits`; batching, splits and binarisation are shared.
 
@@ -187,21 +221,43 @@ class InMemoryDataModule(pl.LightningDataModule, ABC):
       pixels (probability = grey value), new every epoch and reproducible from ``seed`` (``train.images`` keep the
       grey values); val and test are drawn once, with seeds derived from ``split_seed`` only, so every training
       seed is scored on the same binary test images.
+
+    Two options of every dataset change what trains, never the test split (applied in this order, at setup):
+
+    - ``held_out_class``: the images of this class of the first label column are removed from train and val, so the
+      test split holds the normal classes and the anomalous one (the anomaly-detection protocol, metric ``anomaly``);
+    - ``train_size``: a subset of this many training images, drawn with ``split_seed`` (the same for every training
+      seed) and stratified by the first label column where there are labels (:func:`stratified_subset`).
+
+    ``None`` (the default) leaves the splits as loaded.
     """
 
     #: human-readable names of the label columns (one for class labels, several for factors)
     label_names: tuple[str, ...] = ("label",)
 
     def __init__(
-        self, *, batch_size: int = 64, split_seed: int = 0, seed: int = 0, binarize: Binarize = "none"
+        self,
+        *,
+        batch_size: int = 64,
+        split_seed: int = 0,
+        seed: int = 0,
+        binarize: Binarize = "none",
+        held_out_class: int | None = None,
+        train_size: int | None = None,
     ) -> None:
         super().__init__()
         if binarize not in get_args(Binarize):
             raise ValueError(f"binarize must be one of {get_args(Binarize)}, got {binarize!r}")
+        if held_out_class is not None and held_out_class < 0:
+            raise ValueError(f"held_out_class must be a class index >= 0 or None, got {held_out_class}")
+        if train_size is not None and train_size < 1:
+            raise ValueError(f"train_size must be >= 1 or None, got {train_size}")
         self.batch_size = batch_size
         self.split_seed = split_seed  # fixed across training seeds: every run is scored on the same test set
         self.seed = seed  # shuffling order (and dynamic binarisation) of training batches
         self.binarize = binarize
+        self.held_out_class = held_out_class
+        self.train_size = train_size
         self.train: Split | None = None
         self.val: Split | None = None
         self.test: Split | None = None
@@ -221,7 +277,37 @@ class InMemoryDataModule(pl.LightningDataModule, ABC):
 
     def setup(self, stage: str | None = None) -> None:
         if self.train is None:
-            self.train, self.val, self.test = self._binarized(*self.load_splits())
+            train, val, test = self.load_splits()
+            if self.held_out_class is not None:
+                self._check_held_out(test)
+                train, val = self._without_held_out(train), self._without_held_out(val)
+            if self.train_size is not None:
+                train = self._subset(train)
+            self.train, self.val, self.test = self._binarized(train, val, test)
+
+    def _check_held_out(self, test: Split) -> None:
+        """Raise unless the held-out class is a class of the test split's first label column (the anomalies)."""
+        if test.labels.numel() == 0:
+            raise DataOptionError(f"held_out_class: {self.held_out_class} needs class labels; this dataset has none")
+        present = first_label_column(test.labels).unique().tolist()
+        if self.held_out_class not in present:
+            raise DataOptionError(f"held_out_class: {self.held_out_class} is not a class of the test split's first "
+                                  f"label column ({self.label_names[0]}); valid: {present}")  # fmt: skip
+
+    def _without_held_out(self, split: Split) -> Split:
+        keep = first_label_column(split.labels) != self.held_out_class
+        return Split(split.images[keep], split.labels[keep])
+
+    def _subset(self, train: Split) -> Split:
+        """``train_size`` images of ``train``, stratified by the first label column where there are labels."""
+        if self.train_size > len(train):  # type: ignore[operator]
+            held_out = "" if self.held_out_class is None else f" once class {self.held_out_class} is held out"
+            raise DataOptionError(f"train_size: {self.train_size} exceeds the {len(train)} training images{held_out}; "
+                                  f"use at most {len(train)}")  # fmt: skip
+        unlabelled = torch.zeros(len(train), dtype=torch.long)  # one class: a plain random subset
+        classes = first_label_column(train.labels) if train.labels.numel() else unlabelled
+        idx = stratified_subset(classes, self.train_size, derived_seed(self.split_seed, 3))  # type: ignore[arg-type]
+        return Split(train.images[idx], train.labels[idx])
 
     def _binarized(self, train: Split, val: Split, test: Split) -> tuple[Split, Split, Split]:
         """The splits as ``binarize`` stores them: dynamic binarisation of train happens per batch instead."""

@@ -161,11 +161,14 @@ class DSpritesDataModule(InMemoryDataModule):
         n_train: int = 20000,
         n_val: int = 2000,
         n_test: int = 5000,
+        held_out_class: int | None = None,
+        train_size: int | None = None,
         batch_size: int = 64,
         split_seed: int = 0,
         seed: int = 0,
     ) -> None:
-        super().__init__(batch_size=batch_size, split_seed=split_seed, seed=seed)
+        super().__init__(batch_size=batch_size, split_seed=split_seed, seed=seed, held_out_class=held_out_class,
+                         train_size=train_size)  # fmt: skip
         for name, value in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test)):
             if not isinstance(value, int) or value <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")

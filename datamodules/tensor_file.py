@@ -99,11 +99,14 @@ class TensorFileDataModule(InMemoryDataModule):
         val_fraction: float = 0.1,
         test_fraction: float = 0.2,
         binarize: Binarize = "none",
+        held_out_class: int | None = None,
+        train_size: int | None = None,
         batch_size: int = 64,
         split_seed: int = 0,
         seed: int = 0,
     ) -> None:
-        super().__init__(batch_size=batch_size, split_seed=split_seed, seed=seed, binarize=binarize)
+        super().__init__(batch_size=batch_size, split_seed=split_seed, seed=seed, binarize=binarize,
+                         held_out_class=held_out_class, train_size=train_size)  # fmt: skip
         self.path = Path(path)
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction

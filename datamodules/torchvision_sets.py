@@ -6,7 +6,9 @@ or a download that fails, raise :class:`DatasetNotFoundError` naming the dataset
 
 Splits are drawn with ``split_seed`` (fixed across training seeds, so every run is scored on the same test images):
 val is a ``val_fraction`` of the official train split (CelebA: its official valid split), and ``n_train`` /
-``n_test`` take seeded subsets of train and test for quick runs. Val does not depend on ``n_train``.
+``n_test`` take seeded subsets of train and test for quick runs. Val does not depend on ``n_train``. ``n_train``
+limits what is read from the files (CelebA decodes only those images); ``train_size`` (every dataset's option, see
+:class:`~datamodules.base.InMemoryDataModule`) then draws a stratified subset of what was read.
 """
 
 from __future__ import annotations
@@ -62,11 +64,14 @@ class TorchvisionDataModule(InMemoryDataModule):
         n_train: int | None = None,
         n_test: int | None = None,
         binarize: Binarize = "none",
+        held_out_class: int | None = None,
+        train_size: int | None = None,
         batch_size: int = 64,
         split_seed: int = 0,
         seed: int = 0,
     ) -> None:
-        super().__init__(batch_size=batch_size, split_seed=split_seed, seed=seed, binarize=binarize)
+        super().__init__(batch_size=batch_size, split_seed=split_seed, seed=seed, binarize=binarize,
+                         held_out_class=held_out_class, train_size=train_size)  # fmt: skip
         self.root = root
         self.download = download
         self.n_train = n_train
@@ -142,12 +147,15 @@ class ArrayDataModule(TorchvisionDataModule):
         n_train: int | None = None,
         n_test: int | None = None,
         binarize: Binarize = "none",
+        held_out_class: int | None = None,
+        train_size: int | None = None,
         batch_size: int = 64,
         split_seed: int = 0,
         seed: int = 0,
     ) -> None:
         super().__init__(root=root, download=download, n_train=n_train, n_test=n_test, binarize=binarize,
-                         batch_size=batch_size, split_seed=split_seed, seed=seed)  # fmt: skip
+                         held_out_class=held_out_class, train_size=train_size, batch_size=batch_size,
+                         split_seed=split_seed, seed=seed)  # fmt: skip
         self.val_fraction = val_fraction
 
     def _construct(self, split: str) -> VisionDataset:
@@ -223,12 +231,15 @@ class CelebADataModule(TorchvisionDataModule):
         n_train: int | None = None,
         n_test: int | None = None,
         binarize: Binarize = "none",
+        held_out_class: int | None = None,
+        train_size: int | None = None,
         batch_size: int = 64,
         split_seed: int = 0,
         seed: int = 0,
     ) -> None:
         super().__init__(root=root, download=download, n_train=n_train, n_test=n_test, binarize=binarize,
-                         batch_size=batch_size, split_seed=split_seed, seed=seed)  # fmt: skip
+                         held_out_class=held_out_class, train_size=train_size, batch_size=batch_size,
+                         split_seed=split_seed, seed=seed)  # fmt: skip
         self.image_size = image_size
 
     def _construct(self, split: str) -> VisionDataset:

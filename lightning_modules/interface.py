@@ -5,7 +5,9 @@ A model (built in, or a user's own class) offers
 - ``encode(x) -> Posterior``: images (B, C, H, W) in [0, 1] to q(z|x): a mean (B, D), with a log-variance for a
   diagonal Gaussian posterior, none for a deterministic code (the AE), discrete ``codes`` for a quantised one;
 - ``decode(z) -> Tensor``: codes (B, D) to mean images (B, C, H, W) in [0, 1];
-- ``log_likelihood(x, z) -> Tensor``: log p(x | z) of each image, (B,) nats;
+- ``log_likelihood(x, z) -> Tensor``: log p(x | z) of each image, (B,) nats; optionally also
+  ``log_likelihood_pixels(x, z) -> Tensor``, its per-value terms (B, C, H, W), for the metrics that score some
+  pixels only (inpainting's samplers);
 - ``prior``: an object with ``sample(n, generator)`` and ``log_prob(z)`` (:class:`Prior`), or ``None`` (the AE);
 - a quantised model (the VQ-VAE) also offers ``codebook``: the (K, code_dim) vectors its ``codes`` index, which
   ``mean`` holds flattened to (B, D).

@@ -18,7 +18,11 @@ class Bernoulli:
 
     def log_prob(self, x: Tensor, out: Tensor) -> Tensor:
         """(B, C, H, W) data and decoder outputs → (B,) log-likelihoods."""
-        return -F.binary_cross_entropy_with_logits(out, x, reduction="none").flatten(1).sum(1)
+        return self.log_prob_pixels(x, out).flatten(1).sum(1)
+
+    def log_prob_pixels(self, x: Tensor, out: Tensor) -> Tensor:
+        """The per-value terms (B, C, H, W) of :meth:`log_prob`: the pixels factorise given z."""
+        return -F.binary_cross_entropy_with_logits(out, x, reduction="none")
 
     def mean(self, out: Tensor) -> Tensor:
         return torch.sigmoid(out)
@@ -55,8 +59,11 @@ class ContinuousBernoulli:
 
     def log_prob(self, x: Tensor, out: Tensor) -> Tensor:
         """(B, C, H, W) data in [0, 1] and logits → (B,) log-densities (nats per image)."""
-        log_bernoulli = -F.binary_cross_entropy_with_logits(out, x, reduction="none")
-        return (log_bernoulli + self.log_normalizer(out)).flatten(1).sum(1)
+        return self.log_prob_pixels(x, out).flatten(1).sum(1)
+
+    def log_prob_pixels(self, x: Tensor, out: Tensor) -> Tensor:
+        """The per-value terms (B, C, H, W) of :meth:`log_prob`."""
+        return -F.binary_cross_entropy_with_logits(out, x, reduction="none") + self.log_normalizer(out)
 
     def mean(self, out: Tensor) -> Tensor:
         """E[x] = ½ + (coth u − 1/u)/2 with u = l/2 (the Langevin function), → ½ at λ = ½; not sigmoid(l)."""
@@ -79,9 +86,12 @@ class Gaussian:
         self.sigma = sigma
 
     def log_prob(self, x: Tensor, out: Tensor) -> Tensor:
-        sq = (x - out).pow(2).flatten(1).sum(1)
-        d = x[0].numel()
-        return -0.5 * sq / self.sigma**2 - d * (math.log(self.sigma) + 0.5 * math.log(2 * math.pi))
+        """(B, C, H, W) data and decoder means → (B,) log-densities (nats per image)."""
+        return self.log_prob_pixels(x, out).flatten(1).sum(1)
+
+    def log_prob_pixels(self, x: Tensor, out: Tensor) -> Tensor:
+        """The per-value terms (B, C, H, W) of :meth:`log_prob`."""
+        return -0.5 * (x - out).pow(2) / self.sigma**2 - (math.log(self.sigma) + 0.5 * math.log(2 * math.pi))
 
     def mean(self, out: Tensor) -> Tensor:
         return out

@@ -118,6 +118,20 @@ def test_at_least_as_claim_needs_evidence_of_non_inferiority() -> None:
     assert "margin 0.02" in lower["detail"] and "→" in lower["p"]
 
 
+def test_relative_margin_scales_with_the_reference_rows_mean() -> None:
+    """Claim 8's margin is 10% of the VAE's error: the same gap passes on a large error and fails on a small one."""
+    vae = [1.00, 1.01, 0.99]
+    within = verdict("8", rows("ae", {"denoise_mse_gauss0.3": [1.05, 1.051, 1.049]}) + rows("vae", {"denoise_mse_gauss0.3": vae}))
+    assert within["verdict"] == SUPPORTED and "margin 0.1 (10% of vae's mean)" in within["detail"]
+    small = [v / 100 for v in vae]  # the same 5% gap, at a hundredth of the scale: still within 10%
+    scaled = verdict("8", rows("ae", {"denoise_mse_gauss0.3": [0.0105, 0.01051, 0.01049]}) + rows("vae", {"denoise_mse_gauss0.3": small}))
+    assert scaled["verdict"] == SUPPORTED and "margin 0.001 (10%" in scaled["detail"]
+    beyond = verdict("8", rows("ae", {"denoise_mse_gauss0.3": [1.30, 1.31, 1.29]}) + rows("vae", {"denoise_mse_gauss0.3": vae}))
+    assert beyond["verdict"] == CONTRADICTED  # 30% worse
+    with pytest.raises(ValueError, match="relative"):
+        Compare("recon_mse", AE, "<", AE, relative=True)
+
+
 def sweep(values_by_beta: dict[float, list[float]], metric: str = "recon_mse") -> list[dict]:
     return [
         r for beta, v in values_by_beta.items() for r in rows("beta_vae", {metric: v}, label=f"beta_vae[beta={beta:g}]", beta=beta)
@@ -162,9 +176,9 @@ def test_beta_trend_counts_the_vae_as_beta_one_and_needs_two_betas() -> None:
 
 def test_a_new_claim_is_one_entry_and_rows_can_be_named_by_hparams() -> None:
     results = rows("ae", {"fid_prior": HIGH}) + sweep({0.5: [1.0, 1.0, 1.1], 4.0: LOW}, metric="fid_prior")
-    new = Claim("8", "β = 4 samples beat the AE's", (Compare("fid_prior", Rows("beta_vae", {"beta": 4.0}), "<", AE),))
+    new = Claim("new", "β = 4 samples beat the AE's", (Compare("fid_prior", Rows("beta_vae", {"beta": 4.0}), "<", AE),))
     by_dataset = evaluate_claims(results, [*CLAIMS, new])
-    assert [c["id"] for c in by_dataset["digits"]] == ["1", "2", "3", "4", "5", "6", "7", "8"]
+    assert [c["id"] for c in by_dataset["digits"]] == [c.id for c in CLAIMS] + ["new"]
     assert by_dataset["digits"][-1]["verdict"] == SUPPORTED
 
 
@@ -236,3 +250,11 @@ def test_disentanglement_claim_is_not_applicable_without_factors() -> None:
     assert trend["verdict"] != NOT_APPLICABLE and "Holm-adjusted over 1 tests" in trend["detail"]
     unrecorded = verdict("7", sweep({4.0: HIGH, 16.0: LOW}))  # records that do not say: missing, not inapplicable
     assert unrecorded["verdict"] == NOT_TESTED
+
+
+def test_a_claim_on_a_metric_the_config_did_not_select_is_not_applicable() -> None:
+    records = rows("ae", {"recon_mse": LOW}) + rows("vae", {"recon_mse": HIGH})
+    measured = [{**r, "eval_identity": {"capabilities": ["decoder", "labels"], "applied": ["recon_mse"]}} for r in records]
+    assert verdict("1", measured)["verdict"] == SUPPORTED
+    skipped = verdict("12", measured)  # retrieval applies to labelled data, but this config measured recon_mse only
+    assert skipped["verdict"] == NOT_APPLICABLE and "`evaluation.metrics` leaves out `retrieval`" in skipped["detail"]

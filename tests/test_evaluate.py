@@ -16,6 +16,7 @@ from benchmarks.evaluation.evaluate import evaluate, evaluation_identity, is_cur
 from benchmarks.evaluation.inputs import EvalContext, EvalInputs
 from benchmarks.evaluation.metrics import METRICS, Key, Metric
 from benchmarks.evaluation.metrics.denoise import CORRUPTIONS
+from benchmarks.evaluation.metrics.inpaint import MASKS
 from benchmarks.evaluation.metrics.interp_path_ratio import InterpPathRatio
 from datamodules import DATAMODULES
 from lightning_modules import MODELS, Posterior
@@ -84,7 +85,7 @@ def test_vae_metrics_are_mutually_consistent(context: EvalContext) -> None:
     assert sorted(figure["traversal_dims"].tolist()) == [0, 1, 2, 3]
     kl = torch.tensor(metrics["kl_per_dim"])
     assert torch.equal(torch.as_tensor(figure["traversal_dims"]), kl.argsort(descending=True))
-    unneeded = {"factors", "codebook"}  # a VAE on digits: no factors, no quantised codes
+    unneeded = {"factors", "codebook", "held_out_class"}  # a VAE on all of digits: no factors, quantised codes, anomalies
     applicable = {name for name in METRICS.in_order() if not unneeded & METRICS.get(name).requires}
     assert set(result.seconds) == applicable  # every metric that needs neither applies to a VAE
 
@@ -96,8 +97,10 @@ def test_ae_gets_n_a_for_what_needs_a_posterior_and_shares_the_data_floor(contex
     assert {"samples_prior", "samples_gauss", "samples_gmm"} <= set(ae.figure)
     pixels = BASELINES["pixels"](context.datamodule.train.images, 0, seed=0)
     baseline = evaluate(pixels, context, seed=0)
-    # no decoder, no prior: the data floor, the identity's denoising, and what reads codes and labels only
-    shared = {"fid_data", *(f"denoise_input_mse_{c}" for c in CORRUPTIONS)}
+    # no decoder, no prior: the data floors (FID, the classifier on test images), the identity's denoising, the mean
+    # fill's inpainting, and what reads codes and labels only
+    shared = {"fid_data", "confidence_data", "hole_rate_data", *(f"denoise_input_mse_{c}" for c in CORRUPTIONS),
+              *(f"inpaint_mean_mse_{m}" for m in MASKS)}  # fmt: skip
     assert set(baseline.metrics) == {*shared, "probe_acc", "retrieval_p@10", "retrieval_map"} and baseline.figure == {}
     assert baseline.metrics["fid_data"] == ae.metrics["fid_data"]  # computed once per seed, shared by every row
 

@@ -12,9 +12,10 @@ from benchmarks.reporting.figures import FIGURES, FigureData, _tile, draw_figure
 from benchmarks.reporting.build import load_outputs
 from tests.test_report import mock_record, write_mock_benchmark
 
-IMAGE_FIGURES = {"reconstructions", "samples", "interpolations", "traversals", "latent_2d"}
+IMAGE_FIGURES = {"reconstructions", "samples", "interpolations", "traversals", "latent_2d", "inpainting", "memorisation"}
 FACTOR_FIGURES = {"disentanglement_vs_beta"}  # the mock digits benchmark has no factors
 SWEEP_FIGURES = {"rate_distortion", "metrics_vs_beta"} | FACTOR_FIGURES
+LATENT_FIGURES = {"recon_vs_latent"}  # the mock rows share one latent size (tests/test_compression.py draws it)
 
 
 def _data(out: Path) -> FigureData:
@@ -31,7 +32,7 @@ def mock_data(tmp_path_factory: pytest.TempPathFactory) -> FigureData:
 
 def test_every_figure_is_a_valid_small_png(mock_data: FigureData, tmp_path: Path) -> None:
     paths = draw_figures(mock_data, tmp_path)
-    assert set(paths) == set(FIGURES) - FACTOR_FIGURES
+    assert set(paths) == set(FIGURES) - FACTOR_FIGURES - LATENT_FIGURES
     for name, path in paths.items():
         assert path == tmp_path / "figures" / "digits" / f"{name}.png"
         with Image.open(path) as image:
@@ -58,14 +59,14 @@ def test_a_missing_npz_falls_back_to_the_next_seed_or_drops_the_row(tmp_path: Pa
 def test_without_figure_data_only_the_metric_figures_are_drawn(tmp_path: Path) -> None:
     write_mock_benchmark(tmp_path, npz=False)
     drawn = draw_figures(_data(tmp_path), tmp_path)
-    assert set(drawn) == set(FIGURES) - IMAGE_FIGURES - FACTOR_FIGURES
+    assert set(drawn) == set(FIGURES) - IMAGE_FIGURES - FACTOR_FIGURES - LATENT_FIGURES
     assert not any((tmp_path / "figures" / "digits" / f"{name}.png").exists() for name in IMAGE_FIGURES)
 
 
 def test_without_a_beta_sweep_or_curves_those_figures_are_skipped(tmp_path: Path) -> None:
     write_mock_benchmark(tmp_path, betas=())  # the VAE alone is a single β
     data = _data(tmp_path)
-    assert set(draw_figures(data, tmp_path)) == set(FIGURES) - SWEEP_FIGURES
+    assert set(draw_figures(data, tmp_path)) == set(FIGURES) - SWEEP_FIGURES - LATENT_FIGURES
     no_curves = FigureData("digits", [{k: v for k, v in r.items() if k != "curves"} for r in data.results], data.arrays)
     assert FIGURES["training_curves"](no_curves, tmp_path) is None
     assert FIGURES["kl_per_dim"](FigureData("digits", [r for r in data.results if r["model"] != "vae"], {}), tmp_path) is None

@@ -188,3 +188,68 @@ def test_the_hand_written_step_clips_gradients_as_trainer_gradient_clip_val_says
         assert min(norms.norms) > 1.0  # an untrained VAE's gradients are large: the clip below is binding
     else:
         assert max(norms.norms) <= clip * (1 + 1e-4)
+
+
+class _Recorder(pl.Callback):
+    """Whether each step took the plain path (``plain_steps``)."""
+
+    def __init__(self) -> None:
+        self.plain: list[bool] = []
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch, batch_idx: int) -> None:
+        self.plain.append(pl_module.plain_steps)
+
+
+class _ReadsGradients(_Recorder):
+    def on_after_backward(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """A no-op, but overridden: the harness keeps Lightning's own backward and step calls."""
+
+
+def _automatic(cls: type) -> type:
+    """``cls`` under Lightning's automatic optimisation (its closure, zero_grad, clipping), epoch means as ``cls``."""
+
+    class Automatic(cls):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self.automatic_optimization = True
+
+        def training_step(self, batch, batch_idx):
+            terms = self.loss_terms(batch[0])
+            for key, value in terms.items():
+                self._sums[key] = self._sums.get(key, 0.0) + value.detach()
+            self._count += 1
+            return terms["loss"]
+
+    return Automatic
+
+
+@pytest.mark.parametrize("clip", [None, 0.05])
+def test_the_training_step_paths_train_bit_identical_weights(clip, tmp_path: Path, monkeypatch) -> None:
+    """The plain step (the harness's default: ``loss.backward()`` and the optimiser's ``step()`` directly), the step
+    through Lightning's ``manual_backward``/``LightningOptimizer.step`` and Lightning's automatic optimisation give
+    the same weights, bit for bit, the same step count and the same logged epoch means."""
+    import benchmarks.execution.train as train
+    from benchmarks.config import DatasetConfig, EvaluationConfig, ModelConfig, RunSpec, TrainerConfig
+
+    trainer = TrainerConfig(max_epochs=-1, max_steps=45, accelerator="cpu", gradient_clip_val=clip)  # 2¼ epochs
+    run = RunSpec(DatasetConfig("digits", {}), ModelConfig("vae", "vae", {"latent_dim": 4, "hidden": [16]}), 0,
+                  trainer, EvaluationConfig())  # fmt: skip
+    fitted, recorders = {}, {"plain": _Recorder(), "lightning": _ReadsGradients(), "automatic": _Recorder()}
+    build = train.build_model
+    for path, recorder in recorders.items():
+        if path == "automatic":
+            automatic = _automatic(MODELS.get("vae"))
+            monkeypatch.setattr(train, "build_model", lambda r, shape: automatic(shape, **r.model.hparams))
+        fitted[path] = train.fit(run, tmp_path / path, extra_callbacks=(recorder,))
+        monkeypatch.setattr(train, "build_model", build)
+    assert recorders["plain"].plain == [True] * 45
+    assert recorders["lightning"].plain == recorders["automatic"].plain == [False] * 45
+    assert not fitted["plain"].model.plain_steps  # the flag is for one fit only
+    weights = {path: f.model.state_dict() for path, f in fitted.items()}
+    for path in ("lightning", "automatic"):
+        assert fitted[path].model.global_step == fitted["plain"].model.global_step == 45
+        assert weights[path].keys() == weights["plain"].keys()
+        for key, value in weights["plain"].items():
+            assert torch.equal(weights[path][key], value), (path, key)
+        assert fitted[path].curves == fitted["plain"].curves
+    assert len(fitted["plain"].curves) == 3 and all("train/loss" in row for row in fitted["plain"].curves)

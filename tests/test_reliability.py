@@ -90,7 +90,8 @@ def test_non_finite_inputs_fail_only_the_metrics_that_read_them() -> None:
     dm.setup()
     result = evaluate(NaNDecoder(), EvalContext.build(dm, "digits", EvaluationConfig(samplers=["prior"])), seed=0)
     assert {"recon_mse", "fid_recon", "fid_samples", "kid_prior", "interp_path_ratio"} <= set(result.failures)
-    assert all("non-finite decoded images" in why for why in result.failures.values())
+    # completion restores the observed pixels, so it finds the NaNs of the decoder in the pixels it filled in
+    assert all(why.startswith(("non-finite decoded images", "non-finite inpainted images")) for why in result.failures.values())
     assert "probe_acc" in result.metrics and "fid_data" in result.metrics  # they read no decoded image
     assert result.figure == {}
 

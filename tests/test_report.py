@@ -64,6 +64,12 @@ def _figure_arrays(rng: np.random.Generator, latent_dim: int = 4) -> dict[str, n
         "traversal_values": np.linspace(-3, 3, 7),
         "latent_means": rng.normal(size=(300, 4)).astype(np.float32),
         "labels": rng.integers(0, 10, 300),
+        "inpaint_originals": images(4),
+        "inpaint_masked": images(4),
+        "inpaint_iterate": images(4),
+        "inpaint_samples": images(4, 8),
+        "memorisation_sample_distances": rng.gamma(4.0, 1.0, 300).astype(np.float32),
+        "memorisation_test_distances": rng.gamma(4.0, 1.0, 200).astype(np.float32),
     }
 
 

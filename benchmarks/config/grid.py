@@ -23,10 +23,17 @@ RESULTS_SCHEMA = 2
 #: an uninterrupted one), and where a dataset's files are found (the same files anywhere)
 TRAINING_INVARIANT = ("checkpoint_every_n_epochs",)
 DATA_INVARIANT = ("root", "download")
+#: dataset options added after reports were committed, left out of the identity at their neutral default (None),
+#: so that the runs which do not use them keep their run ids (and their committed results and checkpoints)
+NEUTRAL_WHEN_NONE = ("held_out_class", "train_size")
 
 
 def _dataset_identity(dataset: DatasetConfig) -> dict[str, Any]:
-    return {k: v for k, v in dataset.resolved().items() if k not in DATA_INVARIANT}
+    return {
+        k: v
+        for k, v in dataset.resolved().items()
+        if k not in DATA_INVARIANT and not (k in NEUTRAL_WHEN_NONE and v is None)
+    }
 
 
 @dataclass(frozen=True)
@@ -69,13 +76,18 @@ class RunSpec:
 
 @dataclass(frozen=True)
 class BaselineSpec:
-    """A linear baseline row (``pca`` or ``pixels``): fitted, not trained, and scored like a model."""
+    """A linear baseline row (``pca`` or ``pixels``): fitted, not trained, and scored like a model.
+
+    ``row_label`` names the row when it is one of several sizes of the same baseline (``pca[latent_dim=4]``);
+    it is not part of the identity, so a single ``pca`` row keeps the run id it always had.
+    """
 
     dataset: DatasetConfig
     name: str
     n_components: int
     seed: int
     evaluation: EvaluationConfig
+    row_label: str | None = None
 
     def identity(self) -> dict[str, Any]:
         return {
@@ -87,11 +99,17 @@ class BaselineSpec:
         }
 
     def resolved(self) -> dict[str, Any]:
-        return {**self.identity(), "dataset": self.dataset.resolved(), "evaluation": asdict(self.evaluation)}
+        """The identity plus the row label (read back by ``aebench evaluate``), the dataset and evaluation settings."""
+        return {
+            **self.identity(),
+            "label": self.label,
+            "dataset": self.dataset.resolved(),
+            "evaluation": asdict(self.evaluation),
+        }
 
     @property
     def label(self) -> str:
-        return self.name
+        return self.row_label or self.name
 
     @property
     def run_id(self) -> str:
@@ -108,26 +126,38 @@ def _run_id(dataset: str, label: str, seed: int, identity: dict[str, Any]) -> st
     return f"{dataset}-{slug}-seed{seed}-{digest[:10]}"
 
 
-def pca_components(models: list[ModelConfig]) -> int:
-    """The PCA baseline's size: the models' most common ``latent_dim`` (models without one do not vote)."""
-    sizes = [m.resolved().get("latent_dim") for m in models]
-    sizes = [s for s in sizes if isinstance(s, int)]
+def pca_components(models: list[ModelConfig]) -> list[int]:
+    """The PCA baseline's sizes: every distinct ``latent_dim`` of the models, ascending (models without one do not
+    count), so each model is compared with a PCA of its own latent size."""
+    sizes = sorted({s for s in (m.resolved().get("latent_dim") for m in models) if isinstance(s, int)})
     if not sizes:
         raise ConfigError("evaluation.baselines: no model has a `latent_dim` to size the PCA baseline; drop `pca`")
-    return max(set(sizes), key=sizes.count)
+    return sizes
+
+
+def baseline_rows(baselines: list[str], models: list[ModelConfig]) -> list[tuple[str, int, str | None]]:
+    """``(name, n_components, row_label)`` of each baseline row: ``pixels`` once, ``pca`` once per latent size of the
+    models, labelled like a sweep's rows (``pca[latent_dim=4]``) when there are several and plain ``pca`` when not."""
+    sizes = pca_components(models) if "pca" in baselines else []
+    rows: list[tuple[str, int, str | None]] = []
+    for name in baselines:
+        if name == "pca":
+            rows += [(name, n, f"pca[latent_dim={n}]" if len(sizes) > 1 else None) for n in sizes]
+        else:
+            rows.append((name, 0, None))
+    return rows
 
 
 def expand_grid(config: BenchmarkConfig) -> list[Spec]:
-    """All runs of a benchmark, dataset-major, then model (baselines last), then seed."""
+    """All runs of a benchmark, dataset-major (sweeps expanded), then model (baselines last), then seed."""
     models = [model for spec in config.models for model in spec.expand()]
-    baselines = config.evaluation.baselines
-    n_components = pca_components(models) if "pca" in baselines else 0
+    baselines = baseline_rows(config.evaluation.baselines, models)
     runs: list[Spec] = []
-    for dataset in config.datasets:
+    for dataset in (point for spec in config.datasets for point in spec.expand()):
         runs += [RunSpec(dataset, m, seed, config.trainer, config.evaluation) for m in models for seed in config.seeds]
         runs += [
-            BaselineSpec(dataset, name, n_components if name == "pca" else 0, seed, config.evaluation)
-            for name in baselines
+            BaselineSpec(dataset, name, n_components, seed, config.evaluation, row_label)
+            for name, n_components, row_label in baselines
             for seed in config.seeds
         ]
     return runs

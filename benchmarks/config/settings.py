@@ -30,11 +30,11 @@ _FILE_OPTIONS = ("root", "path")  # dataset options that name files: a data fold
 # Value ranges of hyperparameters, by name, wherever they appear (dataset or model options).
 _POSITIVE = {
     "latent_dim", "lr", "gaussian_sigma", "batch_size", "capacity_steps", "n_train", "n_val", "n_test", "k",
-    "kl_warmup_steps", "kl_cycles", "dataset_size", "disc_lr",
+    "kl_warmup_steps", "kl_cycles", "dataset_size", "disc_lr", "train_size",
 }  # fmt: skip
 _NON_NEGATIVE = {
     "beta", "capacity_max", "capacity_gamma", "split_seed", "free_bits", "z_weight", "reg_weight", "mmd_weight", "alpha",
-    "gamma", "noise_level",
+    "gamma", "noise_level", "held_out_class",
 }  # fmt: skip
 _FRACTIONS = {"val_fraction", "test_fraction"}
 _POSITIVE_ITEMS = {"hidden", "disc_hidden"}  # lists whose every element must be > 0 (a layer of width 0 trains a constant)
@@ -84,34 +84,85 @@ def _named_entry(kind: str, data: Any, path: str) -> tuple[dict[str, Any], type]
         raise ConfigError(f"{path}.name: {err}") from err
 
 
+def _label_and_sweep(
+    data: dict[str, Any], module: type, path: str, skip: tuple[str, ...]
+) -> tuple[str | None, dict[str, list[Any]]]:
+    """An entry's optional ``label`` and ``sweep`` (option → non-empty list), every swept value checked against the
+    class's signature and the value ranges."""
+    label = data.get("label")
+    if label is not None and not isinstance(label, str):
+        raise ConfigError(f"{path}.label: expected a string, got {label!r}")
+    sweep = data.get("sweep") or {}
+    if not isinstance(sweep, dict) or not all(isinstance(v, list) and v for v in sweep.values()):
+        raise ConfigError(f"{path}.sweep: expected a mapping of option → non-empty list, got {sweep!r}")
+    for key, values in sweep.items():
+        for i, value in enumerate(values):
+            checked = check_kwargs(module.__init__, {key: value}, f"{path}.sweep", skip=skip)
+            _check_range(key, checked[key], f"{path}.sweep.{key}[{i}]")
+    return label, sweep
+
+
+def _sweep_points(base: str, sweep: dict[str, list[Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """Each point of ``sweep`` (keys sorted) with its label ``base[key=value,...]``; ``[(base, {})]`` without a sweep."""
+    if not sweep:
+        return [(base, {})]
+    keys = sorted(sweep)
+    out = []
+    for values in itertools.product(*(sweep[k] for k in keys)):
+        point = dict(zip(keys, values))
+        tag = ",".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in point.items())
+        out.append((f"{base}[{tag}]", point))
+    return out
+
+
 @dataclass(frozen=True)
 class DatasetConfig:
-    """``name`` plus keyword options of the registered DataModule (``seed`` is set per run)."""
+    """``name``, an optional ``label`` (how its section and runs are named in tables; default the name), keyword
+    options of the registered DataModule (``seed`` is set per run), and an optional ``sweep`` of options to expand
+    into one dataset per point (``sweep: {held_out_class: [0, 1]}`` → ``digits[held_out_class=0]``, …)."""
 
     name: str
     options: dict[str, Any] = field(default_factory=dict)
+    label: str | None = None
+    sweep: dict[str, list[Any]] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, data: Any, path: str) -> DatasetConfig:
         data, module = _named_entry("dataset", data, path)
-        options = {k: v for k, v in data.items() if k != "name"}
+        label, sweep = _label_and_sweep(data, module, path, skip=("seed",))
+        options = {k: v for k, v in data.items() if k not in ("name", "label", "sweep")}
         options = check_kwargs(module.__init__, options, path, skip=("seed",))
-        check_required(module.__init__, options, path, skip=("seed",))
+        check_required(module.__init__, {**options, **sweep}, path, skip=("seed",))
         _check_ranges(options, path)
         if "root" in inspect.signature(module.__init__).parameters and "root" not in options and os.environ.get(DATA_ENV):
             options["root"] = os.environ[DATA_ENV]
-        config = cls(data["name"], options)
-        resolved = config.resolved()
-        if "val_fraction" in resolved and "test_fraction" in resolved:
-            total = resolved["val_fraction"] + resolved["test_fraction"]
-            if total >= 1:
-                raise ConfigError(f"{path}: val_fraction + test_fraction must be < 1 (training needs images), got {total:g}")
+        config = cls(data["name"], options, label, sweep)
+        for point in config.expand():
+            resolved = point.resolved()
+            if "val_fraction" in resolved and "test_fraction" in resolved:
+                total = resolved["val_fraction"] + resolved["test_fraction"]
+                if total >= 1:
+                    raise ConfigError(f"{path}: val_fraction + test_fraction must be < 1 (training needs images), got {total:g}")
         return config
 
+    @property
+    def display_name(self) -> str:
+        """What tables and progress lines call it: its label, else its name."""
+        return self.label or self.name
+
+    def expand(self) -> list[DatasetConfig]:
+        """One dataset per point of the sweep, labelled ``label[key=value,...]``; itself without a sweep."""
+        if not self.sweep:
+            return [self]
+        points = _sweep_points(self.display_name, self.sweep)
+        return [DatasetConfig(self.name, {**self.options, **point}, label) for label, point in points]
+
     def resolved(self) -> dict[str, Any]:
+        """Name, label (when one is set) and every option with its default filled in (a sweep is not included)."""
         from datamodules import DATAMODULES
 
-        return {"name": self.name, **defaults_of(DATAMODULES.get(self.name).__init__, skip=("seed",)), **self.options}
+        defaults = defaults_of(DATAMODULES.get(self.name).__init__, skip=("seed",))
+        return {"name": self.name, **({"label": self.label} if self.label else {}), **defaults, **self.options}
 
 
 @dataclass(frozen=True)
@@ -126,34 +177,17 @@ class ModelConfig:
     @classmethod
     def from_config(cls, data: Any, path: str) -> ModelConfig:
         data, module = _named_entry("model", data, path)
-        label = data.get("label")
-        if label is not None and not isinstance(label, str):
-            raise ConfigError(f"{path}.label: expected a string, got {label!r}")
-        sweep = data.get("sweep") or {}
-        if not isinstance(sweep, dict) or not all(isinstance(v, list) and v for v in sweep.values()):
-            raise ConfigError(f"{path}.sweep: expected a mapping of hyperparameter → non-empty list, got {sweep!r}")
+        label, sweep = _label_and_sweep(data, module, path, skip=("image_shape",))
         hparams = {k: v for k, v in data.items() if k not in ("name", "label", "sweep")}
         hparams = check_kwargs(module.__init__, hparams, path, skip=("image_shape",))
         _check_ranges(hparams, path)
-        for key, values in sweep.items():
-            for i, value in enumerate(values):
-                checked = check_kwargs(module.__init__, {key: value}, f"{path}.sweep", skip=("image_shape",))
-                _check_range(key, checked[key], f"{path}.sweep.{key}[{i}]")
         check_required(module.__init__, {**hparams, **sweep}, path, skip=("image_shape",))
         return cls(data["name"], label, hparams, sweep)
 
     def expand(self) -> list[ModelConfig]:
         """One config per point of the sweep, labelled ``label[key=value,...]``."""
-        base = self.label or self.name
-        if not self.sweep:
-            return [ModelConfig(self.name, base, self.hparams)]
-        keys = sorted(self.sweep)
-        out = []
-        for values in itertools.product(*(self.sweep[k] for k in keys)):
-            point = dict(zip(keys, values))
-            tag = ",".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in point.items())
-            out.append(ModelConfig(self.name, f"{base}[{tag}]", {**self.hparams, **point}))
-        return out
+        points = _sweep_points(self.label or self.name, self.sweep)
+        return [ModelConfig(self.name, label, {**self.hparams, **point}) for label, point in points]
 
     def resolved(self) -> dict[str, Any]:
         from lightning_modules import MODELS
@@ -331,10 +365,14 @@ class BenchmarkConfig:
                 raise ConfigError(f"seeds[{i}]: must be in [0, {MAX_SEED}], got {seed}")
         if self.cpu_threads is not None and self.cpu_threads < 1:
             raise ConfigError(f"cpu_threads: must be >= 1 or null, got {self.cpu_threads}")
-        labels = [m.label for spec in self.models for m in spec.expand()]
-        dupes = sorted({x for x in labels if labels.count(x) > 1})
-        if dupes:
-            raise ConfigError(f"models: duplicate row labels {dupes}; give each model entry a distinct 'label'")
+        for key, labels in (
+            ("models", [m.label for spec in self.models for m in spec.expand()]),
+            ("datasets", [d.display_name for spec in self.datasets for d in spec.expand()]),
+        ):
+            dupes = sorted({x for x in labels if labels.count(x) > 1})
+            if dupes:
+                what = "row labels" if key == "models" else "dataset labels (a table section each)"
+                raise ConfigError(f"{key}: duplicate {what} {dupes}; give each {key[:-1]} entry a distinct 'label'")
         if self.executor.type == "ray":
             self._validate_ray()
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", self.name):
@@ -367,7 +405,7 @@ class BenchmarkConfig:
     def resolved(self) -> dict[str, Any]:
         """The config with every default filled in, as printed by ``aebench config show``."""
         out = asdict(self)
-        out["datasets"] = [d.resolved() for d in self.datasets]
+        out["datasets"] = [{**d.resolved(), **({"sweep": d.sweep} if d.sweep else {})} for d in self.datasets]
         out["models"] = [{**m.resolved(), **({"sweep": m.sweep} if m.sweep else {})} for m in self.models]
         return out
 

@@ -49,7 +49,10 @@ def evaluation_identity(config: EvaluationConfig, applied: list[str], capabiliti
 
 def _would_apply(config: EvaluationConfig, capabilities: set[str]) -> list[str]:
     """The metrics ``config`` selects whose requirements a run with ``capabilities`` meets, in registry order."""
-    return [name for name in config.selected_metrics() if METRICS.get(name).requires <= capabilities]
+    return [
+        name for name in config.selected_metrics()
+        if METRICS.get(name).requires <= capabilities and METRICS.get(name).enabled_by(config)
+    ]  # fmt: skip
 
 
 def is_current(record: dict[str, Any], config: EvaluationConfig) -> bool:

@@ -44,14 +44,19 @@ class FeatureExtractor(nn.Module):
     """A frozen network mapping images (N, C, H, W) in [0, 1] to features (N, ``num_features``).
 
     ``info`` says how the features were made (backend, n_features, test accuracy of the domain classifier,
-    cache path, whether it was retrained). ``train()`` is a no-op: the extractor never leaves eval mode.
+    cache path, whether it was retrained). ``classifier`` is the domain classifier whose trunk the features are
+    (None for ``inception``): the metrics that ask "which class is this image?" read its heads.
+    ``train()`` is a no-op: the extractor never leaves eval mode.
     """
 
-    def __init__(self, net: nn.Module, num_features: int, info: dict[str, Any]) -> None:
+    def __init__(
+        self, net: nn.Module, num_features: int, info: dict[str, Any], classifier: DomainClassifier | None = None
+    ) -> None:
         super().__init__()
         self.net = net
         self.num_features = num_features  # torchmetrics reads it instead of running a dummy forward
         self.info = info
+        self.classifier = classifier
         self.requires_grad_(False)
         self.eval()
 
@@ -132,7 +137,7 @@ def _domain_extractor(
         model, meta = cached
     info = {k: meta[k] for k in ("n_features", "test_acc", "val_acc", "chance", "train_seconds")}
     info.update(backend="domain", cache_path=str(path), retrained=cached is None, unreliable=unreliable_labels(meta))
-    return FeatureExtractor(_Standardized(model), model.n_features, info)
+    return FeatureExtractor(_Standardized(model), model.n_features, info, classifier=model)
 
 
 class _Standardized(nn.Module):

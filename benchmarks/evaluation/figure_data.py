@@ -13,7 +13,11 @@
 - ``latent_means``: (N_test, D) test latent means (the report maps them to 2-D); ``labels``: their first label
   column, named ``label_name`` (dSprites: ``shape``);
 - whatever arrays the metrics left in ``EvalInputs.figure_arrays``: on factor data, ``dci_importance`` (D, K), the
-  DCI importance matrix, and ``factor_names`` (K,), which label the traversal rows by factor.
+  DCI importance matrix, and ``factor_names`` (K,), which label the traversal rows by factor; for a model that
+  decodes, ``memorisation_sample_distances`` and ``memorisation_test_distances``, the nearest-training-image
+  distances of the prior samples and of the test images (``metrics/memorisation.py``); ``inpaint_originals``,
+  ``inpaint_masked``, ``inpaint_iterate`` and ``inpaint_samples`` (images, chains, C, H, W), a few test images
+  with their bottom half missing and their completions (``metrics/inpaint.py``).
 """
 
 from __future__ import annotations

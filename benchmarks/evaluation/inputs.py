@@ -19,6 +19,7 @@ The capabilities of a run (:func:`capabilities`) are what metrics declare in ``r
 ``codebook``              ``encode`` gives discrete ``codes`` into the model's ``codebook`` (the VQ-VAE)
 ``labels``                the dataset has class or factor labels
 ``factors``               the dataset declares generative factors (``factor_sizes``, e.g. dSprites)
+``held_out_class``        one class was held out of training (``held_out_class``): the test split holds anomalies
 ========================= =====================================================================
 """
 
@@ -126,6 +127,7 @@ def capabilities(model: Any, posterior: Posterior, datamodule: InMemoryDataModul
         "codebook": posterior.codes is not None and getattr(model, "codebook", None) is not None,
         "labels": datamodule.test.labels.numel() > 0,  # type: ignore[union-attr]
         "factors": getattr(datamodule, "factor_sizes", None) is not None,
+        "held_out_class": datamodule.held_out_class is not None,
     }
     return frozenset(name for name, present in caps.items() if present)
 
@@ -210,6 +212,26 @@ class EvalInputs:
             codes = self.sampler(name).sample(self.context.n_fid, self.generator(f"samples/{name}"))
             self._samples[name] = self.decode(check_finite(codes, f"codes of the {name} sampler"))
         return self._samples[name]
+
+    def class_probabilities(self, images: Tensor) -> list[Tensor]:
+        """The FID feature classifier's softmax probabilities (N, K_j) for each label column j of ``images``, on the
+        CPU; its labels are the dataset's ``classifier_labels`` (dSprites orientations folded by symmetry)."""
+        classifier = self.context.scorer.extractor.classifier
+        if classifier is None:
+            raise ValueError(
+                f"fid_backend '{self.config.fid_backend}' has no classifier of this dataset's labels; "
+                "the metrics that read class probabilities need fid_backend 'domain'"
+            )
+        device = next(classifier.parameters()).device
+        check_finite(images, "images to classify")
+        with torch.no_grad():  # not around the lookup above: it trains the classifier on first use
+            parts = [[p.softmax(1).cpu() for p in classifier(x.to(device))] for x in images.split(self.config.batch_size)]
+        return [torch.cat(column) for column in zip(*parts)]
+
+    def classifier_targets(self, split: str) -> Tensor:
+        """The labels (N, F) of ``split`` as the FID feature classifier learned them (see :meth:`class_probabilities`)."""
+        labels = getattr(self.datamodule, "test" if split == "test" else "train").labels
+        return self.datamodule.classifier_labels(labels).reshape(len(labels), -1)
 
     def fid_features(self, name: str, images: Tensor) -> Tensor:
         """FID features of an image set of this run, extracted once per ``name`` (e.g. ``samples/prior``)."""

@@ -34,7 +34,27 @@ class DivergedError(RuntimeError):
         return type(self), (self.value, self.epoch, self.step)  # picklable: a Ray worker sends it to the driver
 
 
-class TrainingHeartbeat(EarlyStopping):
+class _EpochEndMonitor(EarlyStopping):
+    """An ``EarlyStopping`` that only reads ``train/loss`` at epoch ends (a monitoring callback, see the module
+    docstring), never stops training, and does nothing at validation.
+
+    Its ``state_key`` (the key of its state in a checkpoint) is computed once: Lightning formats it for every
+    callback on every hook dispatch, 5 a step, and ``EarlyStopping``'s is a ``repr`` of its settings.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(monitor="train/loss", patience=sys.maxsize, strict=False, check_finite=False)
+        self._state_key = super().state_key
+
+    @property
+    def state_key(self) -> str:
+        return self._state_key
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Nothing to check at validation."""
+
+
+class TrainingHeartbeat(_EpochEndMonitor):
     """Progress of training where no progress bar is shown (a log, CI): a line with the epoch, that epoch's loss and
     an ETA, at most every :data:`HEARTBEAT_S` seconds, so a short run prints nothing and a long one stays visible.
 
@@ -42,7 +62,7 @@ class TrainingHeartbeat(EarlyStopping):
     """
 
     def __init__(self, prefix: str) -> None:
-        super().__init__(monitor="train/loss", patience=sys.maxsize, strict=False, check_finite=False)
+        super().__init__()
         self.prefix = prefix
         self._start = self._last = time.monotonic()
 
@@ -60,27 +80,18 @@ class TrainingHeartbeat(EarlyStopping):
         done = (epoch - self._first_epoch) / max(1, total - self._first_epoch)
         print(f"{self.prefix}epoch {epoch}/{total}{shown} ({eta(now - self._start, done)})", flush=True)
 
-    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Nothing to check at validation."""
 
-
-class DivergenceGuard(EarlyStopping):
+class DivergenceGuard(_EpochEndMonitor):
     """Fails the run (:class:`DivergedError`) when its epoch-mean ``train/loss`` is not finite.
 
     It reads the epoch mean the model already logs, so the training step pays nothing for it; the error
     names the epoch and the global step at which the mean was found non-finite.
     """
 
-    def __init__(self) -> None:
-        super().__init__(monitor="train/loss", patience=sys.maxsize, strict=False, check_finite=False)
-
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         loss = trainer.callback_metrics.get("train/loss")
         if loss is not None and not bool(torch.isfinite(loss).all()):
             raise DivergedError(float(loss), trainer.current_epoch + 1, trainer.global_step)
-
-    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Nothing to check at validation."""
 
 
 class ResumeCheckpoint(Checkpoint):

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 
-from benchmarks.config import BenchmarkConfig, RunSpec, expand_grid
+from benchmarks.config import BenchmarkConfig, DatasetConfig, RunSpec, expand_grid
 from benchmarks.evaluation.features import missing_inception_weights
 from datamodules import DATAMODULES, InMemoryDataModule
-from datamodules.base import DataFileError
+from datamodules.base import DataFileError, DataOptionError
 from lightning_modules import MODELS
 
 #: bytes a run keeps beside its weights: results, figure data, logs (measured: well under this on digits)
@@ -43,43 +43,50 @@ class PreflightError(Exception):
         self.problems = problems
 
 
-def _datasets(config: BenchmarkConfig, problems: list[str]) -> dict[int, InMemoryDataModule]:
-    """The config's DataModules that are available here, loaded; a missing one adds its problem."""
-    loaded = {}
-    for i, dataset in enumerate(config.datasets):
-        datamodule = DATAMODULES.get(dataset.name)(**dataset.options, seed=0)
-        missing = datamodule.missing_files()
-        if missing is not None:
-            problems.append(f"datasets[{i}] ({dataset.name}): {missing}")
-            continue
-        try:
-            datamodule.setup()
-        except DataFileError as err:
-            problems.append(f"datasets[{i}] ({dataset.name}): {err}")
-            continue
-        loaded[i] = datamodule
+#: a dataset of the grid as the pre-flight loaded it: where the config sets it (``datasets[0] (digits)``), its
+#: config (a sweep's point) and its DataModule
+_Loaded = tuple[str, DatasetConfig, InMemoryDataModule]
+
+
+def _datasets(config: BenchmarkConfig, problems: list[str]) -> list[_Loaded]:
+    """The config's DataModules (sweeps expanded) that are available here, loaded; a missing one adds its problem."""
+    loaded = []
+    for i, spec in enumerate(config.datasets):
+        for dataset in spec.expand():
+            where = f"datasets[{i}] ({dataset.display_name})"
+            datamodule = DATAMODULES.get(dataset.name)(**dataset.options, seed=0)
+            missing = datamodule.missing_files()
+            if missing is not None:
+                problems.append(f"{where}: {missing}")
+                continue
+            try:
+                datamodule.setup()
+            except (DataFileError, DataOptionError) as err:
+                problems.append(f"{where}: {err}")
+                continue
+            loaded.append((where, dataset, datamodule))
     return loaded
 
 
-def _evaluation(config: BenchmarkConfig, data: dict[int, InMemoryDataModule], problems: list[str]) -> None:
+def _evaluation(config: BenchmarkConfig, data: list[_Loaded], problems: list[str]) -> None:
     """Problems of the evaluation settings against this data and machine."""
     cfg = config.evaluation
     if cfg.fid_backend == "inception" and (missing := missing_inception_weights()) is not None:
         problems.append(f"evaluation.fid_backend: {missing}")
     fid_metrics = cfg.fid_metrics()
-    for i, datamodule in data.items():
+    for where, _, datamodule in data:
         unlabelled = datamodule.test.labels.numel() == 0  # type: ignore[union-attr]
         if cfg.fid_backend == "domain" and fid_metrics and unlabelled:
             problems.append(
                 f"evaluation.fid_backend: the `domain` FID features are a classifier trained on labels, and "
-                f"datasets[{i}] ({config.datasets[i].name}) has none; add labels to the data, set fid_backend: "
+                f"{where} has none; add labels to the data, set fid_backend: "
                 f"inception, or list evaluation.metrics without {', '.join(fid_metrics)}"
             )
         n_train = len(datamodule.train)  # type: ignore[arg-type]
         if "gmm" in cfg.samplers and cfg.gmm_components > n_train:
             problems.append(
                 f"evaluation.gmm_components: {cfg.gmm_components} components for the {n_train} training codes of "
-                f"datasets[{i}] ({config.datasets[i].name}); use at most {n_train}"
+                f"{where}; use at most {n_train}"
             )
 
 
@@ -100,10 +107,10 @@ def _trainer(config: BenchmarkConfig, problems: list[str]) -> None:
                         f"precision {t.precision!r}): {message}")  # fmt: skip
 
 
-def estimated_bytes(config: BenchmarkConfig, data: dict[int, InMemoryDataModule]) -> int:
+def estimated_bytes(config: BenchmarkConfig, data: list[_Loaded]) -> int:
     """Disk space the runs of the grid keep: their checkpoints (from the models' parameter counts) and outputs."""
     total = 0
-    shapes = {config.datasets[i].name: dm.image_shape for i, dm in data.items()}
+    shapes = {dataset.name: dm.image_shape for _, dataset, dm in data}
     for run in expand_grid(config):
         total += RUN_OVERHEAD_BYTES
         if isinstance(run, RunSpec) and run.dataset.name in shapes:

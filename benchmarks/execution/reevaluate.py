@@ -30,7 +30,8 @@ def _spec(record: dict[str, Any], evaluation: dict[str, Any] | None) -> Spec:
     eval_config = build_dataclass(EvaluationConfig, {**config["evaluation"], **(evaluation or {})}, "evaluation")
     dataset = DatasetConfig.from_config(config["dataset"], "dataset")
     if "baseline" in config:
-        return BaselineSpec(dataset, config["baseline"], config["n_components"], config["seed"], eval_config)
+        label = config.get("label")  # absent from records written before baselines had row labels: the name
+        return BaselineSpec(dataset, config["baseline"], config["n_components"], config["seed"], eval_config, label)
     return RunSpec(
         dataset,
         ModelConfig.from_config(config["model"], "model"),

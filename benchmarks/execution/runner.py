@@ -116,7 +116,7 @@ def _record(run: Spec, context: EvalContext, evaluation: Evaluation, **extra: An
     is_model = isinstance(run, RunSpec)
     return {
         "run_id": run.run_id,
-        "dataset": run.dataset.name,
+        "dataset": run.dataset.display_name,  # its table section: the label of a dataset of a sweep
         "model": run.model.name if is_model else run.name,
         "label": run.label,
         "seed": run.seed,
@@ -312,7 +312,7 @@ def _run_locked(config: BenchmarkConfig, out: Path, command: str, retry_failed: 
     plans = {r.run_id: plan(r, previous[r.run_id], failed_before[r.run_id], out, retry_failed=retry_failed) for r in runs}
     pending = []
     for i, run in enumerate(runs, 1):
-        prefix = f"[{i}/{len(runs)}] {run.dataset.name} · {run.label} · seed {run.seed}"
+        prefix = f"[{i}/{len(runs)}] {run.dataset.display_name} · {run.label} · seed {run.seed}"
         action = plans[run.run_id]
         if action == "done":
             print(f"{prefix}: already done ({run.run_id}.json)", flush=True)

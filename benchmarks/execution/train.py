@@ -23,11 +23,17 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint, TQDMProgressBar
 from pytorch_lightning.loggers import CSVLogger, Logger
+from pytorch_lightning.plugins.precision import Precision
+from pytorch_lightning.profilers import PassThroughProfiler
+from pytorch_lightning.strategies import SingleDeviceStrategy
+from pytorch_lightning.strategies.launchers.multiprocessing import _MultiProcessingLauncher
+from pytorch_lightning.utilities.model_helpers import is_overridden
 
 from benchmarks.config import DatasetConfig, RunSpec
 from benchmarks.execution.callbacks import DivergenceGuard, ProcessGroupTeardown, ResumeCheckpoint, TrainingHeartbeat
 from datamodules import DATAMODULES, InMemoryDataModule
 from lightning_modules import MODELS
+from lightning_modules.base import AutoencoderModule
 
 # torch 2.14 deprecates the pytree class Lightning 2.6.6 (the newest release) still tests with `isinstance`:
 # a FutureWarning on every Trainer, from inside Lightning, that no user code can act on. Filtered here, in the
@@ -105,6 +111,9 @@ def plain_cuda_check(strategy: str = "auto") -> Iterator[None]:
             os.environ[_NVML_CHECK] = previous
 
 
+_DEFAULT_THREADS = torch.get_num_threads()  # at import: the process's default, before any run changed it
+
+
 def set_cpu_threads(threads: int | None, model: torch.nn.Module) -> None:
     """Intra-op CPU threads: as configured, or 1 for small models (under ``SMALL_MODEL_PARAMETERS``).
 
@@ -112,10 +121,34 @@ def set_cpu_threads(threads: int | None, model: torch.nn.Module) -> None:
     and with any other process on the machine the spinning threads slow it down by an order of magnitude
     (see reports/performance.md).
     """
-    if threads is None:
+    if threads is None:  # torch's own default for a large model, not what an earlier small run of the process set
         small = sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMETERS
-        threads = 1 if small else torch.get_num_threads()
+        threads = 1 if small else _DEFAULT_THREADS
     torch.set_num_threads(threads)
+
+
+#: the hooks Lightning calls around a manual backward and optimiser step (with the module's own ``backward``)
+_STEP_HOOKS = ("on_before_backward", "on_after_backward", "on_before_optimizer_step")
+
+
+def plain_steps(trainer: pl.Trainer, model: pl.LightningModule) -> bool:
+    """Whether ``manual_backward`` and ``LightningOptimizer.step`` come to ``loss.backward()`` and the optimiser's
+    ``step()`` (with the step counter) for this fit, so that the model's training step may call those directly.
+
+    True for an :class:`~lightning_modules.base.AutoencoderModule` on one device at plain 32-bit precision, with
+    Lightning's no-op profiler, and no hook around backward or the step overridden by the model or by any callback
+    (nor callbacks the model adds itself): the strategy, precision plugin and hooks would then only dispatch
+    no-ops. Anything else (DDP, mixed precision, a callback reading gradients) takes Lightning's calls.
+    """
+    if not isinstance(model, AutoencoderModule) or model.automatic_optimization:
+        return False
+    if type(trainer.strategy) is not SingleDeviceStrategy or type(trainer.precision_plugin) is not Precision:
+        return False
+    if not isinstance(trainer.profiler, PassThroughProfiler):
+        return False
+    if any(is_overridden(h, model, pl.LightningModule) for h in (*_STEP_HOOKS, "backward", "configure_callbacks")):
+        return False
+    return not any(is_overridden(h, cb, Callback) for cb in trainer.callbacks for h in _STEP_HOOKS)
 
 
 @dataclass
@@ -241,13 +274,22 @@ def fit(
     trainer = pl.Trainer(
         **kwargs,
         logger=[csv_logger, *extra_loggers],
-        callbacks=[progress, DivergenceGuard(), ProcessGroupTeardown(), *checkpointing, resume, *extra_callbacks],
+        callbacks=[progress, DivergenceGuard(), *checkpointing, resume, *extra_callbacks],
         enable_progress_bar=interactive,
         enable_checkpointing=True,
         default_root_dir=str(output_dir),
     )
-    with plain_cuda_check(str(run.trainer.strategy)):
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_dir / RESUME if resume_epoch else None)
+    if isinstance(trainer.strategy.launcher, _MultiProcessingLauncher):  # only spawned workers need it; every
+        trainer.callbacks.insert(0, ProcessGroupTeardown())  # callback costs ~4 µs a hook, 5 hooks a step
+    plain = plain_steps(trainer, model)
+    if plain:
+        model.plain_steps = True
+    try:
+        with plain_cuda_check(str(run.trainer.strategy)):
+            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_dir / RESUME if resume_epoch else None)
+    finally:
+        if plain:
+            del model.plain_steps  # back to the class default: a later Trainer decides for itself
     last = ckpt_dir / "last.ckpt"
     if not checkpointing:
         trainer.save_checkpoint(last, weights_only=True)

@@ -16,6 +16,7 @@ from typing import Any
 
 from benchmarks.execution.store import UnreadableFile, figure_path, load_meta, load_results_dir, read_npz
 from benchmarks.files import write_text_atomic
+from benchmarks.reporting.anomaly import claim_records
 from benchmarks.reporting.claims import claims_markdown, evaluate_claims
 from benchmarks.reporting.figures import Arrays, FigureData, draw_figures
 from benchmarks.reporting.html import render_html
@@ -85,22 +86,30 @@ def minimal_meta(results: Sequence[dict[str, Any]], output_dir: Path) -> dict[st
 
 
 def table_order(results: Sequence[dict[str, Any]], meta: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Datasets and models in config order (baselines after the models), a sweep by its values, then seed.
+    """Datasets and models in config order (baselines after the models), a sweep (of datasets, of models) by its
+    values, then seed.
 
     Results files are listed by name, so without this the rows would come out alphabetically.
     """
     cfg = meta.get("config", {})
-    datasets = [d["name"] for d in cfg.get("datasets", [])] + [r["dataset"] for r in results]
+    datasets = [d.get("label", d["name"]) for d in cfg.get("datasets", [])]
+    datasets += [r["dataset"].partition("[")[0] for r in results]
     labels = [m.get("label", m["name"]) for m in cfg.get("models", [])]
     labels += list(cfg.get("evaluation", {}).get("baselines", [])) + [r["label"].partition("[")[0] for r in results]
     rank_dataset, rank_label = _first_index(datasets), _first_index(labels)
 
     def key(r: dict[str, Any]) -> tuple[Any, ...]:
-        tokens = re.split(r"(-?\d+(?:\.\d+)?(?:e[-+]?\d+)?)", r["label"])
-        natural = tuple(float(t) if i % 2 else t for i, t in enumerate(tokens))
-        return rank_dataset[r["dataset"]], rank_label[r["label"].partition("[")[0]], natural, r["seed"]
+        dataset, label = r["dataset"], r["label"]
+        return (rank_dataset[dataset.partition("[")[0]], _natural(dataset), rank_label[label.partition("[")[0]],
+                _natural(label), r["seed"])  # fmt: skip
 
     return sorted(results, key=key)
+
+
+def _natural(label: str) -> tuple[str | float, ...]:
+    """A sweep's label as a sort key in which its numbers compare as numbers (``beta=2`` before ``beta=10``)."""
+    tokens = re.split(r"(-?\d+(?:\.\d+)?(?:e[-+]?\d+)?)", label)
+    return tuple(float(t) if i % 2 else t for i, t in enumerate(tokens))
 
 
 def _first_index(names: Sequence[str]) -> dict[str, int]:
@@ -118,7 +127,7 @@ def build_report(output_dir: str | Path, *, projection: str = "pca") -> Report:
     found = load_outputs(out)
     meta = {**found.meta, **({"unreadable": found.unreadable} if found.unreadable else {})}
     results = found.results
-    verdicts = evaluate_claims(results)
+    verdicts = evaluate_claims(claim_records(results))  # an anomaly task once, over its held-out classes
     paths = write_tables(results, out, meta, appendix=claims_markdown(verdicts))
     paths["claims"] = out / "claims.md"
     write_text_atomic(paths["claims"], f"# aebench claims: {meta['config']['name']}\n\n" + claims_markdown(verdicts) + "\n")

@@ -28,7 +28,7 @@ a claim all of whose parts are is *not applicable* too.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -74,7 +74,8 @@ class Compare:
     """``metric`` of ``a`` stands in ``relation`` to ``metric_b`` (default: the same metric) of ``b``.
 
     ``<`` / ``>`` compare means; ``>=`` ("at least as good", in the metric's better direction) needs a
-    ``margin`` in the metric's units: how much worse still counts as "as good".
+    ``margin`` in the metric's units: how much worse still counts as "as good" — or, with ``relative``, as a
+    fraction of ``b``'s mean (for errors whose scale differs between datasets: "within 10% of b's error").
     """
 
     metric: str
@@ -83,10 +84,18 @@ class Compare:
     b: Rows
     metric_b: str | None = None
     margin: float | None = None
+    relative: bool = False
 
     def __post_init__(self) -> None:
         if (self.relation == ">=") != (self.margin is not None):
             raise ValueError(f"Compare({self.metric}): a margin goes with '>=' and only with it")
+        if self.relative and self.margin is None:
+            raise ValueError(f"Compare({self.metric}): `relative` scales a margin; give one")
+
+    def margin_for(self, b: Sequence[float]) -> float:
+        """The margin in the metric's units, given ``b``'s per-seed values."""
+        assert self.margin is not None
+        return self.margin * abs(float(np.mean(b))) if self.relative else self.margin
 
 
 @dataclass(frozen=True)
@@ -131,7 +140,57 @@ CLAIMS: list[Claim] = [
         "Raising β increases disentanglement (MIG, DCI)",
         (BetaTrend("mig", 1), BetaTrend("dci_disentanglement", 1)),
     ),
+    # the uses people choose an AE or a VAE for (the applications group's metrics)
+    Claim(
+        "8",
+        "The AE denoises at least as well as the VAE (Gaussian noise σ = 0.3; within 10% of the VAE's error)",
+        (Compare("denoise_mse_gauss0.3", AE, ">=", VAE, margin=0.1, relative=True),),
+    ),
+    Claim(
+        "9",
+        "The VAE completes missing pixels better than the AE (bottom half missing: the VAE by Metropolis-within-Gibbs, "
+        "the AE by iterated reconstruction)",
+        (Compare("inpaint_mse_bottom_mwg", VAE, "<", AE, "inpaint_mse_bottom"),
+         Compare("inpaint_acc_bottom_mwg", VAE, ">", AE, "inpaint_acc_bottom")),
+    ),  # fmt: skip
+    Claim(
+        "10",
+        "The VAE's interpolations are more realistic than the AE's (midpoints of test pairs)",
+        (Compare("fid_interp", VAE, "<", AE), Compare("interp_confidence", VAE, ">", AE)),
+    ),
+    Claim(
+        "11",
+        "The VAE overfits less than the AE (a smaller train-to-test gap of reconstruction error)",
+        (Compare("recon_mse_gap", VAE, "<", AE),),
+    ),
+    Claim(
+        "12",
+        "AE codes retrieve as well as VAE means (precision@10, within 2 points)",
+        (Compare("retrieval_p@10", AE, ">=", VAE, margin=0.02),),
+    ),
+    Claim(
+        "13",
+        "The VAE's likelihood detects anomalies better than the AE's reconstruction error (held-out class AUROC)",
+        (Compare("anomaly_auroc_iwae", VAE, ">", AE, "anomaly_auroc_recon"),),
+    ),
 ]
+
+
+def sweep_of(
+    runs: Sequence[dict[str, Any]], value_of: Callable[[dict[str, Any]], float], name: str
+) -> dict[float, tuple[str, list[dict[str, Any]]]]:
+    """``runs`` as a sweep of the hyperparameter ``name``: its value (``value_of`` a run) → (label, runs), ascending.
+
+    Raises :class:`NotTested` when two rows share a value: one trend line through both would mix two experiments.
+    """
+    sweep: dict[float, tuple[str, list[dict[str, Any]]]] = {}
+    for r in runs:
+        value = float(value_of(r))
+        label, same = sweep.setdefault(value, (r["label"], []))
+        if label != r["label"]:
+            raise NotTested(f"rows {label} and {r['label']} share {name} = {value:g}")
+        same.append(r)
+    return dict(sorted(sweep.items()))
 
 
 def beta_sweep(results: Sequence[dict[str, Any]]) -> dict[float, tuple[str, list[dict[str, Any]]]]:
@@ -140,15 +199,7 @@ def beta_sweep(results: Sequence[dict[str, Any]]) -> dict[float, tuple[str, list
     Raises :class:`NotTested` when two β-VAE rows share a β (e.g. a latent-size sweep as well): one trend
     line through both would mix two experiments.
     """
-    sweep: dict[float, tuple[str, list[dict[str, Any]]]] = {}
-    for r in results:
-        if r["model"] != "beta_vae":
-            continue
-        beta = float(r["hparams"]["beta"])
-        label, runs = sweep.setdefault(beta, (r["label"], []))
-        if label != r["label"]:
-            raise NotTested(f"rows {label} and {r['label']} share β = {beta:g}")
-        runs.append(r)
+    sweep = sweep_of([r for r in results if r["model"] == "beta_vae"], lambda r: r["hparams"]["beta"], "β")
     if 1.0 not in sweep:
         try:
             sweep[1.0] = VAE.runs(results)
@@ -215,18 +266,20 @@ def _compare(part: Compare, results: Sequence[dict[str, Any]]) -> Test:
     if part.relation == ">=":
         info = describe(part.metric)
         better_high = bool(info is not None and info.higher_is_better)
-        d = non_inferiority(a, b, part.margin, better_high)  # type: ignore[arg-type]
+        margin = part.margin_for(b)
+        d = non_inferiority(a, b, margin, better_high)
         worse = "lower" if better_high else "higher"
+        stated = f"{margin:.3g} ({part.margin:.0%} of {side_b}'s mean)" if part.relative else f"{margin:g}"
         explain = (f"{side_a} minus {side_b}, counted positive when {side_a} is better: {d.estimate:+.3g} "
-                   f"(90% CI {d.low:+.3g} to {d.high:+.3g}); non-inferiority margin {part.margin:g}")  # fmt: skip
-        if d.estimate > -part.margin:  # type: ignore[operator]
+                   f"(90% CI {d.low:+.3g} to {d.high:+.3g}); non-inferiority margin {stated}")  # fmt: skip
+        if d.estimate > -margin:
             return Test(part.metric, values, d.p, True, SUPPORTED,
-                        explain + f": supported once the CI's lower end clears −{part.margin:g} ({side_a} at most "
-                        f"{part.margin:g} {worse} than {side_b})", spread, d.estimate + part.margin, True)  # fmt: skip
-        contra = non_inferiority(b, a, -part.margin, better_high)  # type: ignore[operator]
+                        explain + f": supported once the CI's lower end clears −{margin:.3g} ({side_a} at most "
+                        f"{margin:.3g} {worse} than {side_b})", spread, d.estimate + margin, True)  # fmt: skip
+        contra = non_inferiority(b, a, -margin, better_high)
         return Test(part.metric, values, contra.p, True, CONTRADICTED,
                     explain + f": {side_a}'s mean is worse than the margin allows", spread,
-                    -part.margin - d.estimate, True)  # type: ignore[operator]  # fmt: skip
+                    -margin - d.estimate, True)  # fmt: skip
     d = welch(a, b)
     expected = -1 if part.relation == "<" else 1
     direction_ok = d.estimate * expected > 0
@@ -258,14 +311,20 @@ def _has(runs: Sequence[dict[str, Any]], metric: str) -> bool:
 
 
 def _check_applies(metric: str, results: Sequence[dict[str, Any]]) -> None:
-    """Raise :class:`NotApplicable` when no run of the dataset offers what ``metric``'s metric ``requires``,
-    judged from the capabilities the runs recorded (records without them are taken to allow it)."""
+    """Raise :class:`NotApplicable` when no run of the dataset offers what ``metric``'s metric ``requires``, or when
+    the benchmark's config did not select it, judged from the capabilities and metrics the runs recorded (records
+    without them are taken to allow it)."""
     owner = metric_of(metric)
     identities = [r.get("eval_identity") or {} for r in results]
     recorded = [set(identity["capabilities"]) for identity in identities if "capabilities" in identity]
-    if owner is None or len(recorded) < len(results) or any(owner.requires <= caps for caps in recorded):
+    if owner is None or len(recorded) < len(results):
         return
-    raise NotApplicable(f"`{metric}` applies to no run of this dataset (it needs {', '.join(sorted(owner.requires))})")
+    if not any(owner.requires <= caps for caps in recorded):
+        raise NotApplicable(f"`{metric}` applies to no run of this dataset (it needs {', '.join(sorted(owner.requires))})")
+    applied = [identity["applied"] for identity in identities if "applied" in identity]
+    if len(applied) == len(results) and not any(owner.name in names for names in applied):
+        raise NotApplicable(f"`{metric}` was not measured by this benchmark's runs (`evaluation.metrics` leaves out "
+                            f"`{owner.name}`, its settings disable it, or it was added after they ran)")  # fmt: skip
 
 
 def _flagged(part: Compare | BetaTrend, results: Sequence[dict[str, Any]]) -> list[str]:

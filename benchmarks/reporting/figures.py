@@ -25,7 +25,8 @@ from matplotlib.ticker import LogLocator, NullFormatter
 from benchmarks.evaluation.metrics import describe, group_of
 from benchmarks.reporting.claims import NotTested, beta_sweep
 from benchmarks.reporting.stats import Stat, summarize
-from benchmarks.reporting.table import Row, aggregate, metric_columns
+from benchmarks.reporting.sweeps import COMPRESSION_METRIC, latent_sweeps, sweep_rows
+from benchmarks.reporting.table import Row, metric_columns
 
 Arrays = dict[str, np.ndarray]
 DPI = 100
@@ -170,6 +171,30 @@ def interpolations(data: FigureData, out_dir: Path) -> Path | None:
     return _save(fig, out_dir, "interpolations", f"{data.dataset}: latent interpolations")
 
 
+def inpainting(data: FigureData, out_dir: Path) -> Path | None:
+    """Test images with their bottom half missing, completed by each model: original, masked (missing pixels grey),
+    the iterate completion, then independent Metropolis-within-Gibbs completions, whose spread is the diversity
+    (``inpaint_diversity_bottom``); models without a posterior and a likelihood show no samples."""
+    rows = data.first_arrays("inpaint_originals", "inpaint_masked", "inpaint_iterate")
+    if not rows:
+        return None
+    chains = max(a["inpaint_samples"].shape[1] if "inpaint_samples" in a else 0 for _, a in rows)
+    n_images = max(len(a["inpaint_originals"]) for _, a in rows)
+    fig, axes = _panels(len(rows), 2, (0.42 * (3 + chains) + 0.4, 0.42 * n_images + 0.7))
+    for ax, (label, arrays) in zip(axes, rows):
+        columns = [arrays[k][:, None] for k in ("inpaint_originals", "inpaint_masked", "inpaint_iterate")]
+        if "inpaint_samples" in arrays:
+            columns.append(arrays["inpaint_samples"])
+        grid = np.concatenate(columns, axis=1)
+        _show(ax, _tile_grid(grid))
+        names = ["orig.", "masked", "iterate", *(f"{i + 1}" for i in range(grid.shape[1] - 3))]
+        _label_cells(ax, grid.shape[-2:], cols=names, fontsize=6)
+        ax.set_title(label, fontsize=9)
+        if grid.shape[1] > 3:
+            ax.set_xlabel("columns 1, 2, …: Metropolis-within-Gibbs samples", fontsize=6)
+    return _save(fig, out_dir, "inpainting", f"{data.dataset}: inpainting of the bottom half")
+
+
 def tracked_factors(importance: np.ndarray, dims: Sequence[int], factor_names: Sequence[str]) -> list[str]:
     """Row labels of a traversal on factor data: per code dim ``d`` in ``dims``, the factor it is most important
     for in the DCI importance matrix (D codes, K factors) and that factor's share of the dim's importance
@@ -252,6 +277,25 @@ def latent_2d(data: FigureData, out_dir: Path) -> Path | None:
     return _save(fig, out_dir, "latent_2d", f"{data.dataset}: latent space ({method} of the means)")
 
 
+def memorisation(data: FigureData, out_dir: Path) -> Path | None:
+    """Per model, the pixel distance of each decoded prior sample to its nearest training image (red) against that
+    of each test image (grey), the two distributions ``memorisation_ratio`` compares: copies pile up near 0."""
+    keys = ("memorisation_sample_distances", "memorisation_test_distances")
+    rows = data.first_arrays(*keys)
+    if not rows:
+        return None
+    bins = np.histogram_bin_edges(np.concatenate([a[k] for _, a in rows for k in keys]), bins=40)  # one scale for all
+    fig, axes = _panels(len(rows), 4, (3.0, 2.4), sharex=True)
+    for ax, (label, arrays) in zip(axes, rows):
+        ax.hist(arrays[keys[1]], bins=bins, density=True, color="0.7", label="test image → train")
+        ax.hist(arrays[keys[0]], bins=bins, density=True, histtype="step", color="tab:red", label="prior sample → train")
+        ax.set_title(label, fontsize=10)
+        ax.set_xlabel("distance to the nearest training image", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0].legend(fontsize=7)
+    return _save(fig, out_dir, "memorisation", f"{data.dataset}: nearest training image of samples and of test images")
+
+
 def kl_bars(kl_per_seed: Sequence[Sequence[float]]) -> tuple[list[float], np.ndarray]:
     """Mean and asymmetric 95% error bars (kept ≥ 0) of the k-th largest KL over seeds (dims are not aligned)."""
     ranked = np.sort(np.asarray(kl_per_seed, dtype=float), axis=1)[:, ::-1]
@@ -313,9 +357,15 @@ def _sweep_rows(data: FigureData) -> list[tuple[float, Row]]:
         sweep = beta_sweep(data.results)
     except NotTested:
         return []
-    rows = aggregate([r for _, runs in sweep.values() for r in runs])
-    beta_of = {label: beta for beta, (label, _) in sweep.items()}
-    return sorted(((beta_of[row.label], row) for row in rows), key=lambda p: p[0]) if len(sweep) >= 2 else []
+    return sweep_rows(sweep) if len(sweep) >= 2 else []
+
+
+def _swept_axis(ax: Axes, values: Sequence[float], base: float = 10) -> None:
+    """A log x axis ticked at the swept values themselves (no crowded minor labels)."""
+    ax.set_xscale("log", base=base)
+    ax.set_xticks(values, [f"{v:g}" for v in values])
+    ax.xaxis.set_minor_locator(LogLocator(base=base, subs="auto"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def rate_distortion(data: FigureData, out_dir: Path) -> Path | None:
@@ -360,14 +410,36 @@ def _against_beta(data: FigureData, out_dir: Path, keep: Callable[[str], bool], 
         shown = [(beta, row.stats[key]) for beta, row in points if key in row.stats]
         betas, stats = zip(*shown)
         ax.errorbar(betas, [s.mean for s in stats], yerr=_errs(stats), fmt="o-", capsize=3)
-        ax.set_xscale("log")
-        ax.set_xticks(betas, [f"{b:g}" for b in betas])  # the swept values themselves, no crowded minor labels
-        ax.xaxis.set_minor_locator(LogLocator(subs="auto"))
-        ax.xaxis.set_minor_formatter(NullFormatter())
+        _swept_axis(ax, betas)
         ax.set_xlabel("β", fontsize=8)
         ax.set_title(key, fontsize=9)
         ax.tick_params(labelsize=7)
     return _save(fig, out_dir, name, f"{data.dataset}: {what} against β")
+
+
+def recon_vs_latent(data: FigureData, out_dir: Path) -> Path | None:
+    """recon_mse against latent size (log₂ axis), one line per model family (PCA at the models' sizes), mean over
+    seeds with a 95% band; drawn when the rows span at least two latent sizes."""
+    key = COMPRESSION_METRIC
+    lines = {
+        family: [(size, row.stats[key]) for size, row in sweep_rows(sweep) if key in row.stats]
+        for family, sweep in latent_sweeps(data.results).items()
+    }
+    lines = {family: points for family, points in lines.items() if points}
+    sizes = sorted({size for points in lines.values() for size, _ in points})
+    if len(sizes) < 2:
+        return None
+    fig = Figure(figsize=(5.5, 4.2), layout="constrained")
+    ax = fig.subplots()
+    for i, (family, points) in enumerate(lines.items()):
+        x, stats = zip(*points)
+        ax.plot(x, [s.mean for s in stats], "o-", color=f"C{i}", label=family)
+        ax.fill_between(x, [s.low for s in stats], [s.high for s in stats], color=f"C{i}", alpha=0.2, linewidth=0)
+    _swept_axis(ax, sizes, base=2)
+    ax.set_yscale("log")  # distortion falls by orders of magnitude over the sizes
+    ax.set(xlabel="latent size (latent_dim; PCA: components)", ylabel="recon_mse (per pixel, test split)")
+    ax.legend(fontsize=8)
+    return _save(fig, out_dir, "recon_vs_latent", f"{data.dataset}: reconstruction error against latent size")
 
 
 def _depends_on_the_model(key: str) -> bool:
@@ -378,8 +450,8 @@ def _depends_on_the_model(key: str) -> bool:
 
 FIGURES: dict[str, Callable[[FigureData, Path], Path | None]] = {
     f.__name__: f
-    for f in (reconstructions, samples, interpolations, traversals, latent_2d)
-    + (kl_per_dim, training_curves, rate_distortion, metrics_vs_beta, disentanglement_vs_beta)
+    for f in (reconstructions, samples, interpolations, traversals, latent_2d, memorisation, inpainting)
+    + (kl_per_dim, training_curves, rate_distortion, metrics_vs_beta, disentanglement_vs_beta, recon_vs_latent)
 }
 
 

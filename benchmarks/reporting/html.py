@@ -10,11 +10,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks.reporting.anomaly import OWN_SCORE, anomaly_tasks, protocol
 from benchmarks.reporting.claims import CONTRADICTED, METHOD, NOT_APPLICABLE, NOT_SEPARATED, NOT_TESTED, SUPPORTED
 from benchmarks.reporting.figures import FIGURES
+from benchmarks.reporting.sweeps import COMPRESSION_LEGEND, COMPRESSION_TITLE, compression_grid
 from benchmarks.reporting.table import (
     CELLS_LEGEND,
     MARKS_LEGEND,
+    Mark,
+    Row,
     aggregate,
     cell_grid,
     column_groups,
@@ -66,18 +70,60 @@ def _results_table(results: Sequence[dict[str, Any]]) -> str:
     tables = []
     for group, group_columns in column_groups(metric_columns(rows)):
         columns, cells = cell_grid(rows, group_columns)
-        head = "".join(f"<th>{html.escape(header(k))}</th>" for k in columns)
-        body = []
-        for row, row_cells in zip(rows, cells):
-            tds = "".join(
-                f'<td class="num{f" {mark}" if mark else ""}{" na" if text == "n/a" else ""}">'
-                f'{html.escape(text)}{" ≈" if mark == "tied" else ""}</td>'
-                for text, mark in row_cells
-            )
-            body.append(f"<tr><th>{html.escape(row_label(row))}</th><td class=num>{len(row.seeds)}</td>{tds}</tr>")
-        caption = f"<caption>{html.escape(group)}</caption>"
-        tables.append(f'<table class=results>{caption}<tr><th>model</th><th>seeds</th>{head}</tr>{"".join(body)}</table>')
+        tables.append(_cells_table(["seeds", *map(header, columns)], _with_seeds(rows, cells), caption=group))
     return f'<div class=groups>{"".join(tables)}</div>'
+
+
+#: a table row for :func:`_cells_table`: its label and its cells' (text, mark)
+_Body = list[tuple[str, list[tuple[str, Mark]]]]
+
+
+def _with_seeds(rows: Sequence[Row], cells: Sequence[list[tuple[str, Mark]]]) -> _Body:
+    """Each row's label and its cells after a first cell with its number of seeds."""
+    return [(row_label(row), [(str(len(row.seeds)), None), *row_cells]) for row, row_cells in zip(rows, cells)]
+
+
+def _cells_table(head: Sequence[str], body: _Body, caption: str = "") -> str:
+    """A results table: ``head`` (after the model column), per row its label and (text, mark) cells."""
+    ths = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    trs = []
+    for label, cells in body:
+        tds = "".join(
+            f'<td class="num{f" {mark}" if mark else ""}{" na" if text == "n/a" else ""}">'
+            f'{html.escape(text)}{" ≈" if mark == "tied" else ""}</td>'
+            for text, mark in cells
+        )
+        trs.append(f"<tr><th>{html.escape(label)}</th>{tds}</tr>")
+    top = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    return f'<table class=results>{top}<tr><th>model</th>{ths}</tr>{"".join(trs)}</table>'
+
+
+def _compression_section(results: Sequence[dict[str, Any]]) -> list[str]:
+    """One dataset's compression table (as in table.md, :func:`benchmarks.reporting.writers.compression_markdown`);
+    empty without rows at ≥ 2 latent sizes."""
+    sizes, grid = compression_grid(results)
+    if not sizes:
+        return []
+    table = _cells_table([f"latent_dim={size}" for size in sizes], grid)
+    return [f"<h3>{html.escape(COMPRESSION_TITLE)}</h3>", table, f"<p class=note>{_inline(COMPRESSION_LEGEND)}.</p>"]
+
+
+def _anomaly_section(results: Sequence[dict[str, Any]]) -> list[str]:
+    """The anomaly-detection section (as in table.md, :func:`benchmarks.reporting.writers.anomaly_markdown`);
+    empty without runs that hold a class out."""
+    parts = []
+    for task in anomaly_tasks(results):
+        columns, cells = cell_grid(task.rows, task.columns)
+        per_class = [(row_label(row), cells) for row, cells in zip(task.rows, task.per_class_grid())]
+        parts += [
+            f"<h3>{html.escape(task.dataset)}</h3>",
+            f"<p class=note>{_inline(protocol(task, results))}</p>",
+            _cells_table(["seeds", *map(header, columns)], _with_seeds(task.rows, cells)),
+            f"<p class=note>Per held-out class: <code>{html.escape(header(OWN_SCORE))}</code> (the model's own score), "
+            "mean over seeds:</p>",
+            _cells_table([f"held out {c}" for c in task.classes], per_class),
+        ]
+    return ["<h2>Anomaly detection: a held-out class</h2>", *parts] if parts else []
 
 
 _VERDICT_CLASS = {
@@ -129,13 +175,14 @@ def render_html(
             f"<p class=note>{_inline(evaluation_summary(runs))}</p>",
             _results_table(runs),
             f"<p class=note>{html.escape(CELLS_LEGEND)}; {html.escape(MARKS_LEGEND)}.</p>",
+            *_compression_section(runs),
             "<h3>Claims</h3>",
             _claims_table(verdicts.get(dataset, [])),
             f"<p class=note>{html.escape(METHOD)}</p>",
             "<h3>Figures</h3>",
             '<div class=figures>' + "".join(_figure(n, p) for n, p in figures.get(dataset, {}).items()) + "</div>",
         ]
-    body = "\n".join(parts)
+    body = "\n".join(parts + _anomaly_section(results))
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
         f"<style>{CSS}</style></head><body>\n{body}\n</body></html>\n"

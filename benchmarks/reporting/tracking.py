@@ -151,7 +151,7 @@ class WandbTracker(Tracker):
         logger = WandbLogger(
             name=run.run_id,
             save_dir=self.output_dir,
-            group=f"{run.dataset.name}/{run.label}",
+            group=f"{run.dataset.display_name}/{run.label}",
             job_type="train" if isinstance(run, RunSpec) else "baseline",
             config=run.resolved(),
             **self._settings,

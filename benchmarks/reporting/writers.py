@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.files import write_text_atomic
+from benchmarks.reporting.anomaly import OWN_SCORE, anomaly_tasks, protocol
 from benchmarks.reporting.flags import convergence
 from benchmarks.reporting.literature import literature_markdown
+from benchmarks.reporting.sweeps import COMPRESSION_LEGEND, COMPRESSION_TITLE, compression_grid
 from benchmarks.reporting.table import (
     CELLS_LEGEND,
     MARKS_LEGEND,
@@ -51,6 +53,43 @@ def markdown_table(rows: Sequence[Row], columns: Sequence[str] | None = None) ->
         label = row_label(row).replace("|", "\\|")  # a label is free text: a bare | would split the row
         lines.append(f"| {label} | {len(row.seeds)} | " + " | ".join(shown) + " |")
     return "\n".join(lines)
+
+
+def compression_markdown(results: Sequence[dict[str, Any]]) -> str:
+    """One dataset's compression table: recon_mse by row family (rows) and latent size (columns), best per column
+    marked (:func:`benchmarks.reporting.sweeps.compression_grid`); empty without rows at ≥ 2 latent sizes."""
+    sizes, grid = compression_grid(results)
+    if not sizes:
+        return ""
+    lines = [
+        "| model | " + " | ".join(f"latent_dim={size}" for size in sizes) + " |",
+        "| --- | " + " | ".join("---:" for _ in sizes) + " |",
+    ]
+    for family, cells in grid:
+        shown = [_shown(text, mark, "**{}**") for text, mark in cells]
+        label = family.replace("|", "\\|")  # free text, as in markdown_table
+        lines.append(f"| {label} | " + " | ".join(shown) + " |")
+    return "\n".join([*lines, "", COMPRESSION_LEGEND + "."])
+
+
+def anomaly_markdown(results: Sequence[dict[str, Any]]) -> str:
+    """The anomaly-detection section (:mod:`benchmarks.reporting.anomaly`): per task its protocol, the AUROC per model
+    and score (mean over the held-out classes, then over seeds), and the own score per held-out class; empty
+    without runs that hold a class out."""
+    parts = []
+    for task in anomaly_tasks(results):
+        head = "| model | " + " | ".join(f"held out {c}" for c in task.classes) + " |"
+        lines = [head, "| --- | " + " | ".join("---:" for _ in task.classes) + " |"]
+        for row, cells in zip(task.rows, task.per_class_grid()):
+            label = row_label(row).replace("|", "\\|")  # free text, as in markdown_table
+            lines.append(f"| {label} | " + " | ".join(_shown(text, mark, "**{}**") for text, mark in cells) + " |")
+        parts += [
+            f"### {task.dataset}", "", protocol(task, results), "",
+            markdown_table(task.rows, task.columns), "",
+            f"Per held-out class: `{header(OWN_SCORE)}` (the model's own score), mean over seeds:", "",
+            "\n".join(lines), "",
+        ]  # fmt: skip
+    return "\n".join(parts).rstrip()
 
 
 def grouped_markdown(rows: Sequence[Row]) -> str:
@@ -146,9 +185,15 @@ def write_tables(
         converged = convergence_markdown(runs)
         if converged:
             md += ["Convergence of the trained rows:", "", converged, ""]
+        compression = compression_markdown(runs)
+        if compression:
+            md += [f"### {COMPRESSION_TITLE}", "", compression, ""]
         published = literature_markdown(dataset, runs)
         if published:
             md += ["### Against the literature", "", published, ""]
+    anomaly = anomaly_markdown(results)
+    if anomaly:
+        md += ["## Anomaly detection: a held-out class", "", anomaly, ""]
     md.append(f"{CELLS_LEGEND}; {MARKS_LEGEND}.")
     write_text_atomic(paths["md"], "\n".join(md) + "\n" + (f"\n{appendix.rstrip()}\n" if appendix else ""))
     tex = [f"% aebench: {meta['config']['name']}; {CELLS_LEGEND}; {MARKS_LEGEND}."]

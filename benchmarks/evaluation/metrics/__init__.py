@@ -8,27 +8,36 @@ from __future__ import annotations
 
 from aebench_registry import Registry
 from benchmarks.evaluation.metrics.active_units import ActiveUnitsMetric
+from benchmarks.evaluation.metrics.anomaly import Anomaly
 from benchmarks.evaluation.metrics.base import GROUPS, Key, Metric
 from benchmarks.evaluation.metrics.betavae_score import BetaVAEScore
+from benchmarks.evaluation.metrics.classifier_confidence import ClassifierData
 from benchmarks.evaluation.metrics.codebook_perplexity import CodebookPerplexity
 from benchmarks.evaluation.metrics.codebook_usage import CodebookUsage
 from benchmarks.evaluation.metrics.dci import DCI
 from benchmarks.evaluation.metrics.denoise import Denoise, DenoiseInput
 from benchmarks.evaluation.metrics.elbo import ELBO
+from benchmarks.evaluation.metrics.elbo_gap import ELBOGap
 from benchmarks.evaluation.metrics.factorvae_score import FactorVAEScore
 from benchmarks.evaluation.metrics.fid_data import FIDData
+from benchmarks.evaluation.metrics.fid_interp import FIDInterp
 from benchmarks.evaluation.metrics.fid_prior_uniform import FIDPriorUniform
 from benchmarks.evaluation.metrics.fid_recon import FIDRecon
 from benchmarks.evaluation.metrics.fid_samples import FIDSamples
+from benchmarks.evaluation.metrics.hole_rate import HoleRate
+from benchmarks.evaluation.metrics.inpaint import Inpaint, InpaintMean
+from benchmarks.evaluation.metrics.interp_confidence import InterpConfidence
 from benchmarks.evaluation.metrics.interp_path_ratio import InterpPathRatio
 from benchmarks.evaluation.metrics.kid_prior import KIDPrior
 from benchmarks.evaluation.metrics.kl import KL
+from benchmarks.evaluation.metrics.memorisation import Memorisation
 from benchmarks.evaluation.metrics.mig import MIG
 from benchmarks.evaluation.metrics.modularity import Modularity
 from benchmarks.evaluation.metrics.mutual_info import MutualInfo
 from benchmarks.evaluation.metrics.nll_iwae import NLLIWAE
 from benchmarks.evaluation.metrics.probe import Probe
 from benchmarks.evaluation.metrics.recon_mse import ReconMSE
+from benchmarks.evaluation.metrics.recon_mse_gap import ReconMSEGap
 from benchmarks.evaluation.metrics.retrieval import Retrieval
 from benchmarks.evaluation.metrics.sap import SAP
 
@@ -38,9 +47,10 @@ for _metric in (
     ELBO, NLLIWAE, KL, ActiveUnitsMetric, MutualInfo,  # likelihood and posterior (collapse)
     CodebookUsage, CodebookPerplexity,  # codebook collapse (quantised models)
     FIDSamples, FIDPriorUniform, KIDPrior, FIDData,  # generation
-    InterpPathRatio, Probe,  # latent space: regularity, representation
+    InterpPathRatio, FIDInterp, InterpConfidence, HoleRate, ClassifierData, Probe,  # latent space: regularity, representation
     BetaVAEScore, FactorVAEScore, MIG, DCI, SAP, Modularity,  # disentanglement (on factor-labelled data)
-    Retrieval, Denoise, DenoiseInput,  # applications: retrieval by label, denoising
+    Retrieval, Denoise, DenoiseInput, Inpaint, InpaintMean, Anomaly,  # applications: retrieval, denoising, inpainting, anomaly detection
+    ReconMSEGap, ELBOGap, Memorisation,  # applications: overfitting and memorisation
 ):  # fmt: skip
     METRICS.add(_metric.name, _metric)
 

@@ -14,11 +14,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
+    from benchmarks.config import EvaluationConfig
     from benchmarks.evaluation.inputs import EvalInputs
 
 
 #: the column groups of the comparison table, in order (wide tables are split along them)
-GROUPS = ("reconstruction", "likelihood and posterior", "generation", "latent space", "disentanglement", "applications")
+GROUPS = (
+    "reconstruction", "likelihood and posterior", "generation", "latent space", "disentanglement",
+    # the applications table: one group per use, so each table stays readable
+    "applications: retrieval", "applications: denoising", "applications: completion", "applications: anomaly detection",
+    "applications: overfitting",
+)  # fmt: skip
 
 POSITIVE: tuple[float | None, float | None] = (0.0, None)  # ≥ 0: errors, distances, divergences, counts
 UNIT: tuple[float | None, float | None] = (0.0, 1.0)  # accuracies, rates, shares
@@ -64,9 +70,17 @@ class Metric(ABC):
     requires: ClassVar[frozenset[str]] = frozenset()
     settings: ClassVar[tuple[str, ...]] = ()
 
+    @classmethod
+    def enabled_by(cls, config: EvaluationConfig) -> bool:
+        """Whether the evaluation config lets this metric run at all (default: yes). Decided from the config alone,
+        like ``requires`` from the recorded capabilities, so that the runner can tell from a results record whether
+        it is still current (:func:`benchmarks.evaluation.evaluate.is_current`)."""
+        return True
+
     def applies(self, inputs: EvalInputs) -> bool:
-        """Whether this metric is defined for the run (default: it offers everything in ``requires``)."""
-        return self.requires <= inputs.capabilities
+        """Whether this metric is defined for the run: the config enables it and the run offers everything in
+        ``requires``."""
+        return self.enabled_by(inputs.config) and self.requires <= inputs.capabilities
 
     @abstractmethod
     def compute(self, inputs: EvalInputs) -> dict[str, Any]:

@@ -50,7 +50,7 @@ def per_pixel_mse(images: Tensor, clean: Tensor) -> float:
 
 class Denoise(Metric):
     name = "denoise"
-    group = "applications"
+    group = "applications: denoising"
     keys = tuple(
         Key(f"denoise_mse_{name}", False, f"per-pixel MSE against the clean test images of the decoded posterior means of test images under {meaning}", "Vincent et al. 2008", bounds=POSITIVE)
         for name, meaning in _MEANING.items()
@@ -69,7 +69,7 @@ class DenoiseInput(Metric):
     """The identity's ``denoise_mse``: the model does not change it (``per_model=False``), so it applies to every run."""
 
     name = "denoise_input"
-    group = "applications"
+    group = "applications: denoising"
     keys = tuple(
         Key(f"denoise_input_mse_{name}", None, f"per-pixel MSE of the test images under {meaning} against the clean ones: what no denoising scores", bounds=POSITIVE, per_model=False)
         for name, meaning in _MEANING.items()

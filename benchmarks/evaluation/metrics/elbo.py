@@ -35,6 +35,12 @@ def elbo(model: LatentModel, images: Tensor, *, generator: torch.Generator, batc
     return torch.cat(values).cpu()
 
 
+def per_image_elbo(inputs: EvalInputs) -> Tensor:
+    """The ELBO (N,) of each test image of a run: the values ``elbo`` averages (the same generator, the same draws)."""
+    images, generator = inputs.images("test"), inputs.generator(ELBO.name)
+    return elbo(inputs.model, images, generator=generator, batch_size=inputs.config.batch_size)
+
+
 class ELBO(Metric):
     name = "elbo"
     group = "likelihood and posterior"
@@ -45,6 +51,5 @@ class ELBO(Metric):
     requires = frozenset({"gaussian_posterior", "prior_density", "likelihood"})
 
     def compute(self, inputs: EvalInputs) -> dict[str, Any]:
-        values = elbo(inputs.model, inputs.images("test"), generator=inputs.generator(self.name), batch_size=inputs.config.batch_size)
-        nats = float(values.mean())
+        nats = float(per_image_elbo(inputs).mean())
         return {"elbo": nats, "elbo_bpd": bits_per_dim(-nats, inputs.images("test")[0].numel())}

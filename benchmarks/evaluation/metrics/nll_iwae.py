@@ -65,6 +65,16 @@ def nll_iwae(
     return torch.cat(nll).cpu()
 
 
+def per_image_nll_iwae(inputs: EvalInputs) -> Tensor:
+    """−log p̂(x) (N,) of each test image of a run, K = ``evaluation.iwae_k``: the values ``nll_iwae`` averages
+    (the same generator and batches, so any metric that reads them sees the same draws)."""
+    batch = max(1, inputs.config.batch_size // 8)  # K decoder passes per image: keep a chunk's memory small
+    return nll_iwae(
+        inputs.model, inputs.images("test"), k=inputs.config.iwae_k, generator=inputs.generator(NLLIWAE.name),
+        batch_size=batch,
+    )  # fmt: skip
+
+
 class NLLIWAE(Metric):
     name = "nll_iwae"
     group = "likelihood and posterior"
@@ -76,10 +86,5 @@ class NLLIWAE(Metric):
     settings = ("iwae_k",)
 
     def compute(self, inputs: EvalInputs) -> dict[str, Any]:
-        batch = max(1, inputs.config.batch_size // 8)  # K decoder passes per image: keep a chunk's memory small
-        values = nll_iwae(
-            inputs.model, inputs.images("test"), k=inputs.config.iwae_k, generator=inputs.generator(self.name),
-            batch_size=batch,
-        )  # fmt: skip
-        nats = float(values.mean())
+        nats = float(per_image_nll_iwae(inputs).mean())
         return {"nll_iwae": nats, "nll_iwae_bpd": bits_per_dim(nats, inputs.images("test")[0].numel())}

@@ -86,7 +86,7 @@ class Retrieval(Metric):
     """Nearest-neighbour retrieval by label: one value per label column, the plain keys their mean."""
 
     name = "retrieval"
-    group = "applications"
+    group = "applications: retrieval"
     keys = (
         Key("retrieval_p@10", True, "test items' latent means as queries over the training split, Euclidean: share of the 10 nearest with the query's label (ties at the 10th by expected share); per factor as `retrieval_p@10_<factor>` on dSprites, this their mean", "content-based retrieval", bounds=UNIT),
         Key("retrieval_map", True, "mean average precision of the same queries over the whole ranking of the training split (ties one threshold, as scikit-learn's `average_precision_score`)", "content-based retrieval", bounds=UNIT),
