@@ -197,3 +197,21 @@ def test_fid_from_fewer_samples_than_features_warns_that_it_is_ill_conditioned(c
     small = EvalContext.build(context.datamodule, "digits", EvaluationConfig(fid_samples=30))
     with pytest.warns(UserWarning, match=r"N = 30 samples of 64-d features: the covariances are singular"):
         small.scorer
+
+
+def test_an_input_several_metrics_read_is_computed_once_and_equals_a_fresh_computation(context: EvalContext) -> None:
+    from benchmarks.evaluation.metrics.elbo import elbo, per_image_elbo
+    from benchmarks.evaluation.metrics.nll_iwae import nll_iwae, per_image_nll_iwae
+
+    model = _train("vae", context.datamodule)
+    model.eval()
+    inputs = EvalInputs(model, context, seed=0)
+    calls = []
+    assert inputs.shared("x", lambda: calls.append(1) or 7) == inputs.shared("x", lambda: calls.append(1) or 8) == 7
+    assert calls == [1]
+    first = per_image_nll_iwae(inputs)
+    assert per_image_nll_iwae(inputs) is first  # the anomaly scores read the nll_iwae metric's bounds, not new ones
+    images, batch = inputs.images("test"), inputs.config.batch_size
+    fresh = nll_iwae(model, images, k=inputs.config.iwae_k, generator=inputs.generator("nll_iwae"), batch_size=max(1, batch // 8))
+    assert torch.equal(first, fresh)  # the same draws as computing it anew
+    assert torch.equal(per_image_elbo(inputs), elbo(model, images, generator=inputs.generator("elbo"), batch_size=batch))

@@ -28,8 +28,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -42,6 +43,9 @@ from benchmarks.evaluation.finite import check_finite
 from benchmarks.evaluation.samplers import SAMPLERS, LatentSampler
 from datamodules import InMemoryDataModule, seeded_permutation
 from lightning_modules import LatentModel, Posterior, StandardNormal
+
+
+T = TypeVar("T")
 
 
 def derived_seed(seed: int, purpose: str) -> int:
@@ -149,6 +153,7 @@ class EvalInputs:
         self._samples: dict[str, Tensor] = {}
         self._samplers: dict[str, LatentSampler] = {}
         self._features: dict[str, Tensor] = {}
+        self._shared: dict[str, Any] = {}
         # arrays a metric leaves for the report's figures (DCI's importance matrix); figure_data saves them
         self.figure_arrays: dict[str, np.ndarray] = {}
 
@@ -212,6 +217,13 @@ class EvalInputs:
             codes = self.sampler(name).sample(self.context.n_fid, self.generator(f"samples/{name}"))
             self._samples[name] = self.decode(check_finite(codes, f"codes of the {name} sampler"))
         return self._samples[name]
+
+    def shared(self, name: str, compute: Callable[[], T]) -> T:
+        """What ``compute()`` returns, computed on the first call for ``name`` and kept: an input that several
+        metrics read (the test ELBOs, the IWAE bounds, the decoded interpolation midpoints) is computed once."""
+        if name not in self._shared:
+            self._shared[name] = compute()
+        return self._shared[name]
 
     def class_probabilities(self, images: Tensor) -> list[Tensor]:
         """The FID feature classifier's softmax probabilities (N, K_j) for each label column j of ``images``, on the

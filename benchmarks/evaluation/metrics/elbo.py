@@ -36,9 +36,10 @@ def elbo(model: LatentModel, images: Tensor, *, generator: torch.Generator, batc
 
 
 def per_image_elbo(inputs: EvalInputs) -> Tensor:
-    """The ELBO (N,) of each test image of a run: the values ``elbo`` averages (the same generator, the same draws)."""
-    images, generator = inputs.images("test"), inputs.generator(ELBO.name)
-    return elbo(inputs.model, images, generator=generator, batch_size=inputs.config.batch_size)
+    """The ELBO (N,) of each test image of a run: the values ``elbo`` averages, computed once per run."""
+    return inputs.shared("elbo/test", lambda: elbo(
+        inputs.model, inputs.images("test"), generator=inputs.generator(ELBO.name), batch_size=inputs.config.batch_size
+    ))  # fmt: skip
 
 
 class ELBO(Metric):

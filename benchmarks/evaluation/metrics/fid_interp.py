@@ -40,10 +40,15 @@ def random_pairs(n_items: int, n_pairs: int, generator: torch.Generator) -> Tens
 
 
 def decoded_midpoints(inputs: EvalInputs) -> Tensor:
-    """The decoded midpoints (``n_fid``, C, H, W) of the module docstring's random pairs of test codes."""
-    codes = inputs.posterior("test").mean
-    pairs = random_pairs(len(codes), inputs.context.n_fid, inputs.generator(MIDPOINTS))
-    return inputs.decode(interpolation_codes(codes[pairs[:, 0]], codes[pairs[:, 1]], 3)[:, 1])  # t = 0, 0.5, 1
+    """The decoded midpoints (``n_fid``, C, H, W) of the module docstring's random pairs of test codes, decoded once
+    per run (``interp_confidence`` reads them too)."""
+
+    def decode() -> Tensor:
+        codes = inputs.posterior("test").mean
+        pairs = random_pairs(len(codes), inputs.context.n_fid, inputs.generator(MIDPOINTS))
+        return inputs.decode(interpolation_codes(codes[pairs[:, 0]], codes[pairs[:, 1]], 3)[:, 1])  # t = 0, 0.5, 1
+
+    return inputs.shared(MIDPOINTS, decode)
 
 
 class FIDInterp(Metric):

@@ -66,13 +66,13 @@ def nll_iwae(
 
 
 def per_image_nll_iwae(inputs: EvalInputs) -> Tensor:
-    """−log p̂(x) (N,) of each test image of a run, K = ``evaluation.iwae_k``: the values ``nll_iwae`` averages
-    (the same generator and batches, so any metric that reads them sees the same draws)."""
+    """−log p̂(x) (N,) of each test image of a run, K = ``evaluation.iwae_k``: the values ``nll_iwae`` averages,
+    computed once per run (K decoder passes per image: the costliest input of an evaluation)."""
     batch = max(1, inputs.config.batch_size // 8)  # K decoder passes per image: keep a chunk's memory small
-    return nll_iwae(
+    return inputs.shared("nll_iwae/test", lambda: nll_iwae(
         inputs.model, inputs.images("test"), k=inputs.config.iwae_k, generator=inputs.generator(NLLIWAE.name),
         batch_size=batch,
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 class NLLIWAE(Metric):
